@@ -1,0 +1,106 @@
+"""Normalising Captum-style ``inputs``, ``baselines`` and ``additional_forward_args``."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from fastxai._captum.errors import InputError
+
+TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
+BaselineType = Union[None, Tensor, int, float, Tuple[Union[Tensor, int, float], ...]]
+
+
+def format_inputs(inputs: TensorOrTuple, name: str = "inputs") -> Tuple[Tuple[Tensor, ...], bool]:
+    """Return ``(tuple_of_tensors, was_tuple)``. Each tensor is (N, ...) with the same N."""
+    is_tuple = isinstance(inputs, tuple)
+    tup = inputs if is_tuple else (inputs,)
+    for i, t in enumerate(tup):
+        if not isinstance(t, Tensor):
+            raise InputError(f"{name}[{i}] must be a torch.Tensor, got {type(t).__name__}")
+    if len(tup) > 1:
+        n0 = tup[0].shape[0] if tup[0].dim() > 0 else None
+        for i, t in enumerate(tup[1:], 1):
+            if t.dim() == 0 or t.shape[0] != n0:
+                raise InputError(
+                    f"all {name} must share the batch dimension 0: {name}[0] has "
+                    f"{n0} examples, {name}[{i}] has shape {tuple(t.shape)}"
+                )
+    return tup, is_tuple
+
+
+def format_output(is_tuple: bool, outputs: Sequence[Tensor]) -> TensorOrTuple:
+    """Mirror the input form: a tuple for tuple inputs, else the single tensor."""
+    return tuple(outputs) if is_tuple else outputs[0]
+
+
+def format_baselines(
+    baselines: BaselineType, inputs: Tuple[Tensor, ...], name: str = "baselines"
+) -> Tuple[Union[Tensor, int, float], ...]:
+    """One baseline per input: None -> 0; each a scalar, a tensor of the input's shape, or
+    a tensor whose first dim is 1 and other dims equal the input's (broadcast over N)."""
+    if baselines is None:
+        return tuple(0 for _ in inputs)
+    tup = baselines if isinstance(baselines, tuple) else (baselines,)
+    if len(tup) != len(inputs):
+        raise InputError(
+            f"{name} must have one entry per input tensor: got {len(tup)} baselines for "
+            f"{len(inputs)} inputs"
+        )
+    for i, (b, x) in enumerate(zip(tup, inputs)):
+        if isinstance(b, Tensor):
+            same = b.shape == x.shape
+            bcast = b.dim() == x.dim() and b.shape[0] == 1 and b.shape[1:] == x.shape[1:]
+            if not (same or bcast or b.numel() == 1):
+                raise InputError(
+                    f"{name}[{i}] has shape {tuple(b.shape)} but input {i} has shape "
+                    f"{tuple(x.shape)}: give a scalar, a tensor of the input's shape, or one "
+                    f"of shape {(1,) + tuple(x.shape[1:])} broadcast over the batch"
+                )
+        elif not isinstance(b, (int, float)):
+            raise InputError(f"{name}[{i}] must be a tensor, int or float, got {type(b).__name__}")
+    return tup
+
+
+def format_additional_args(args: Any) -> Optional[Tuple[Any, ...]]:
+    """``None`` stays None; a non-tuple becomes a 1-tuple."""
+    if args is None:
+        return None
+    return args if isinstance(args, tuple) else (args,)
+
+
+def expand_additional_args(
+    args: Optional[Tuple[Any, ...]], n: int, interleave: bool = False
+) -> Optional[Tuple[Any, ...]]:
+    """Repeat tensor args with ndim >= 1 ``n`` times along dim 0 (Captum's layout:
+    ``cat([a]*n)``, or ``repeat_interleave`` when ``interleave``); others pass unchanged."""
+    if args is None or n == 1:
+        return args
+
+    def _expand(a: Any) -> Any:
+        if isinstance(a, Tensor) and a.dim() > 0:
+            return a.repeat_interleave(n, dim=0) if interleave else torch.cat([a] * n, dim=0)
+        return a
+
+    return tuple(_expand(a) for a in args)
+
+
+def baseline_tensor(b: Union[Tensor, int, float], x: Tensor) -> Tensor:
+    """The baseline as a tensor broadcastable to ``x`` (N, ...), in ``x``'s dtype and device."""
+    if isinstance(b, Tensor):
+        b = b.to(device=x.device, dtype=x.dtype)
+        if b.numel() == 1 and b.dim() != x.dim():
+            return b.reshape((1,) * x.dim())
+        return b
+    return torch.full((1,) * x.dim(), float(b), dtype=x.dtype, device=x.device)
+
+
+def check_finite_inputs(inputs: Tuple[Tensor, ...], name: str = "inputs") -> None:
+    """Raise naming the input and example indices when an input holds NaN/Inf."""
+    for i, x in enumerate(inputs):
+        if x.is_floating_point():
+            bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1) if x.dim() > 0 else None
+            if bad is not None and bool(bad.any()):
+                idx = bad.nonzero().flatten()[:10].tolist()
+                raise InputError(f"{name}[{i}] contains NaN or Inf in examples {idx}")

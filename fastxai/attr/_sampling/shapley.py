@@ -1,0 +1,211 @@
+"""Shapley values by permutation sampling (``ShapleyValueSampling``) and exactly
+(``ShapleyValues``), Captum 0.9-compatible, as coalition plans on the perturbation engine.
+
+ShapleyValueSampling: for each of ``n_samples`` feature orders, the M prefixes of the order
+are M perturbations; feature ``perm[i]`` is credited ``f(prefix_{i+1}) - f(prefix_i)``
+(``prefix_0`` = baseline); the credits are averaged over orders. All S·M prefixes go through
+the engine in memory-sized chunks (Captum: one forward per ``perturbations_per_eval``
+features). ShapleyValues gives the same numbers as averaging over all M! orders, computed
+from the 2^M coalitions with the Shapley weights ``|T|! (M-|T|-1)! / M!``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from fastxai._captum.attribution import PerturbationAttribution, log_usage
+from fastxai._captum.errors import InputError
+from fastxai._captum.inputs import (
+    baseline_tensor,
+    format_additional_args,
+    format_baselines,
+    format_inputs,
+    format_output,
+)
+from fastxai._captum.masks import feature_ids, format_feature_mask, scatter_feature_values
+from fastxai._captum.targets import TargetSelector
+from fastxai.attr._sampling.plan import CoalitionPlan, evaluate_coalitions, initial_outputs
+from fastxai.attr._sampling.samplers import permutation_orders
+from fastxai.engine.perturb import EngineOptions
+
+
+def _setup(inputs: Any, baselines: Any, feature_mask: Any, additional_forward_args: Any,
+           name: str):
+    inputs_t, is_tuple = format_inputs(inputs)
+    bl = format_baselines(baselines, inputs_t)
+    args = format_additional_args(additional_forward_args)
+    masks = format_feature_mask(feature_mask, inputs_t)
+    ids = feature_ids(masks)
+    if ids.numel() and int(ids.min()) < 0:
+        raise InputError(f"feature_mask: ids must be >= 0, got minimum {int(ids.min())}")
+    m = int(ids.max()) + 1 if ids.numel() else 0
+    if ids.numel() != m:
+        warnings.warn(
+            f"{name}: feature_mask is missing some ids between 0 and {m - 1} ({ids.numel()} "
+            f"distinct ids, {m} features); the missing ones get zero attribution. For best "
+            "performance number the features 0..M-1.",
+            UserWarning,
+            stacklevel=3,
+        )
+    base_full = tuple(torch.broadcast_to(baseline_tensor(b, x), x.shape).contiguous()
+                      for b, x in zip(bl, inputs_t))
+    return inputs_t, is_tuple, bl, args, masks, m, base_full
+
+
+def _to_attr(values: Tensor, masks: Tuple[Tensor, ...], initial: Tensor,
+             inputs: Tuple[Tensor, ...]) -> Tuple[Tensor, ...]:
+    """(O, M) per-feature values -> per input (*initial.shape, *S) (Captum's layout)."""
+    out_dtype = torch.float64 if values.dtype == torch.float64 else torch.float32
+    lead = tuple(initial.shape) if initial.dim() > 0 else (1,)
+    per = scatter_feature_values(values.to(out_dtype), masks, None, inputs[0].shape[0], inputs)
+    return tuple(a.reshape(lead + tuple(x.shape[1:])) for a, x in zip(per, inputs))
+
+
+class ShapleyValueSampling(PerturbationAttribution):
+    """Shapley value sampling (Castro et al. 2009), Captum-compatible and batched.
+
+    ``attribute(inputs (N, ...), baselines, target, additional_forward_args, feature_mask,
+    n_samples=25, perturbations_per_eval=None, show_progress=False, *, seed=None,
+    antithetic=False, max_batch=None, max_memory=None)`` -> attributions shaped like the inputs
+    (``(N, *out[1:], ...)`` for multi-dim outputs; first dim 1 for a scalar-per-batch forward).
+    """
+
+    def __init__(self, forward_func: Callable[..., Any]) -> None:
+        super().__init__(forward_func)
+
+    @log_usage
+    def attribute(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        feature_mask: Any = None,
+        n_samples: int = 25,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        *,
+        seed: Optional[int] = None,
+        antithetic: bool = False,
+        max_batch: Optional[int] = None,
+        max_memory: Optional[int] = None,
+    ) -> Any:
+        """Average marginal contributions over ``n_samples`` random feature orders.
+
+        ``seed=None`` draws ``torch.randperm(M)`` per sample from the global RNG (Captum's
+        numbers under the same ``torch.manual_seed``); ``seed=int`` uses Philox orders.
+        ``antithetic``: every second order is the reverse of the previous one.
+        """
+        if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
+            raise InputError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        return self._run(inputs, baselines, target, additional_forward_args, feature_mask,
+                         perturbations_per_eval, show_progress, max_batch, max_memory,
+                         n_samples=n_samples, seed=seed, antithetic=antithetic)
+
+    def _run(self, inputs, baselines, target, additional_forward_args, feature_mask,
+             perturbations_per_eval, show_progress, max_batch, max_memory,
+             n_samples=None, seed=None, antithetic=False):
+        inputs_t, is_tuple, bl, args, masks, m, base_full = _setup(
+            inputs, baselines, feature_mask, additional_forward_args, type(self).__name__)
+        device = inputs_t[0].device
+        n = inputs_t[0].shape[0]
+        tsel = TargetSelector(target)
+        options = EngineOptions(perturbations_per_eval, max_batch, max_memory, show_progress,
+                                f"{self.get_name()} attribution")
+        initial = initial_outputs(self.forward_func, base_full, tsel, args)
+        o = initial.numel()
+        if n_samples is None:
+            return self._exact(inputs_t, is_tuple, bl, args, masks, m, tsel, initial, options)
+        perms = permutation_orders(n_samples, m, device, seed, antithetic)
+        ranks = perms.argsort(dim=1)
+
+        def coalitions(p0: int, p1: int) -> Tensor:
+            p = torch.arange(p0, p1, device=device)
+            return (ranks[p // m] <= (p % m)[:, None]).unsqueeze(1)
+
+        plan = CoalitionPlan(n_samples * m, coalitions, masks, bl)
+        with torch.no_grad():
+            out = evaluate_coalitions(self.forward_func, inputs_t, tsel, args, plan, initial, options)
+            out = out.reshape(n_samples, m, o)
+            prev = torch.cat([initial.reshape(1, 1, o).expand(n_samples, 1, o).to(out), out[:, :-1]], 1)
+            diff = (out - prev).reshape(n_samples * m, o)
+            acc_dtype = torch.float64 if diff.dtype == torch.float64 else torch.float32
+            vals = torch.zeros(m, o, dtype=acc_dtype, device=device)
+            vals.index_add_(0, perms.reshape(-1), diff.to(acc_dtype))
+            vals = (vals / n_samples).T
+        return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t))
+
+    def _exact(self, inputs_t, is_tuple, bl, args, masks, m, tsel, initial, options):
+        if m > 30:
+            raise InputError(f"ShapleyValues with {m} features needs 2^{m} evaluations; use "
+                             "ShapleyValueSampling or a feature_mask with fewer features")
+        if m >= 16:
+            warnings.warn(
+                f"ShapleyValues: {m} features means 2^{m} = {2 ** m} model evaluations per "
+                "example; consider ShapleyValueSampling.", UserWarning, stacklevel=3)
+        device = inputs_t[0].device
+        n = inputs_t[0].shape[0]
+        bits = (1 << torch.arange(m, device=device))
+
+        def coalitions(p0: int, p1: int) -> Tensor:
+            p = torch.arange(p0, p1, device=device)
+            return ((p[:, None] & bits) != 0).unsqueeze(1)
+
+        plan = CoalitionPlan(2 ** m, coalitions, masks, bl)
+        o = initial.numel()
+        with torch.no_grad():
+            f = evaluate_coalitions(self.forward_func, inputs_t, tsel, args, plan, initial, options)
+            vals = shapley_from_coalition_values(f.reshape(2 ** m, o).to(torch.float64), m).T
+            if f.dtype != torch.float64:
+                vals = vals.to(torch.float32)
+        return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t))
+
+
+def shapley_from_coalition_values(f: Tensor, m: int) -> Tensor:
+    """Exact Shapley values from all coalition values.
+
+    f: (2^M, O), row p = value of the coalition whose bit j says feature j is on.
+    Returns (M, O): ``phi_j = sum_{T not containing j} |T|!(M-|T|-1)!/M! (f(T+j) - f(T))``.
+    """
+    p = torch.arange(2 ** m, device=f.device)
+    size = torch.zeros_like(p)
+    for j in range(m):
+        size += (p >> j) & 1
+    w = torch.tensor([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m)
+                      for s in range(m)] + [0.0], dtype=f.dtype, device=f.device)
+    phi = torch.empty(m, f.shape[1], dtype=f.dtype, device=f.device)
+    for j in range(m):
+        without = p[((p >> j) & 1) == 0]
+        phi[j] = (w[size[without]][:, None] * (f[without | (1 << j)] - f[without])).sum(0)
+    return phi
+
+
+class ShapleyValues(ShapleyValueSampling):
+    """Exact Shapley values (Captum's ``ShapleyValues``: the average over all M! orders),
+    computed from the 2^M coalitions in batched engine passes.
+
+    ``attribute(inputs, baselines, target, additional_forward_args, feature_mask,
+    perturbations_per_eval=None, show_progress=False, *, max_batch=None, max_memory=None)``.
+    """
+
+    @log_usage
+    def attribute(  # type: ignore[override]
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        feature_mask: Any = None,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        *,
+        max_batch: Optional[int] = None,
+        max_memory: Optional[int] = None,
+    ) -> Any:
+        """Exact Shapley values; 2^M evaluations of (N rows) for M features."""
+        return self._run(inputs, baselines, target, additional_forward_args, feature_mask,
+                         perturbations_per_eval, show_progress, max_batch, max_memory)

@@ -1,0 +1,1 @@
+"""The batched engine: chunk sizing (:mod:`batching`), the perturbation loop (:mod:`perturb`)."""

@@ -1,0 +1,166 @@
+"""How many rows go into one model call.
+
+On a CPU the cost per row grows above some batch size (caches), on a GPU small batches leave
+the device idle; the best size depends on model, input shape, dtype, device and threads. The
+:class:`ChunkSizer` finds it *online*: the first chunks are real work processed at growing
+sizes (powers of two) and timed, the fastest size per row is kept and cached per key, so
+calibration costs almost nothing and later calls start settled. ``max_batch`` (rows) and
+``max_memory`` (bytes) cap every choice.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+_CACHE: Dict[Tuple[Any, ...], int] = {}
+# Rows tried, in order, before settling; the sequence stops early once per-row time rises.
+_LADDER = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+_WORSE = 1.10  # a size this much slower per row than the best ends the search
+
+
+def clear_cache() -> None:
+    """Forget every settled chunk size (tests, or after changing thread counts)."""
+    _CACHE.clear()
+
+
+def model_key(forward_func: Callable[..., Any], inputs: Tuple[Tensor, ...], mode: str) -> Tuple[Any, ...]:
+    """Cache key: (model identity, per-row shapes, dtypes, device, torch threads, mode)."""
+    target = getattr(forward_func, "__self__", forward_func)
+    return (
+        id(target),
+        tuple(tuple(x.shape[1:]) for x in inputs),
+        tuple(str(x.dtype) for x in inputs),
+        str(inputs[0].device) if inputs else "cpu",
+        torch.get_num_threads(),
+        mode,
+    )
+
+
+def estimate_row_bytes(
+    inputs: Tuple[Tensor, ...], mode: str = "forward", forward_func: Optional[Callable[..., Any]] = None
+) -> int:
+    """Bytes one more row is expected to cost: its inputs, plus activations (a 16x-input
+    allowance for a forward, 48x for forward+backward, which keeps activations alive)."""
+    per_row = sum(x[:1].numel() * x.element_size() for x in inputs if x.dim() > 0)
+    factor = 48 if mode == "backward" else 16
+    return max(1, per_row * factor)
+
+
+class ChunkSizer:
+    """Chooses rows per model call; see the module docstring.
+
+    Args:
+        key: cache key (see :func:`model_key`), or None to disable caching.
+        total_rows: rows the whole call needs (P·N).
+        row_bytes: memory one row costs (see :func:`estimate_row_bytes`).
+        max_batch: hard cap on rows per call (Captum's ppe·N / internal_batch_size map here).
+        max_memory: cap in bytes for one call's rows.
+        granularity: preferred multiple (e.g. N, so a chunk holds whole perturbations).
+        fixed: when True, always return the cap (an explicit user choice; no calibration).
+    """
+
+    def __init__(
+        self,
+        key: Optional[Tuple[Any, ...]],
+        total_rows: int,
+        row_bytes: int,
+        max_batch: Optional[int] = None,
+        max_memory: Optional[int] = None,
+        granularity: int = 1,
+        fixed: bool = False,
+        device: Optional[torch.device] = None,
+    ) -> None:
+        if max_batch is not None and max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if max_memory is not None and max_memory <= 0:
+            raise ValueError(f"max_memory must be > 0 bytes, got {max_memory}")
+        self.key = key
+        self.granularity = max(1, granularity)
+        cap = total_rows
+        if max_batch is not None:
+            cap = min(cap, max_batch)
+        if max_memory is not None:
+            cap = min(cap, max(1, max_memory // max(1, row_bytes)))
+        self.cap = max(1, cap)
+        self.device = device
+        self.fixed = fixed
+        self._settled: Optional[int] = None if not fixed else self.cap
+        if not fixed and key is not None and key in _CACHE:
+            self._settled = min(_CACHE[key], self.cap)
+        self._trials: Dict[int, float] = {}  # rows -> best seconds per row
+        self._ladder = [r for r in _LADDER if r < self.cap] + [self.cap]
+        self._ladder = sorted(set(self._round(r) for r in self._ladder))
+        self._step = 0
+        self.calibration_seconds = 0.0
+
+    def _round(self, rows: int) -> int:
+        g = self.granularity
+        if rows >= g:
+            rows = (rows // g) * g
+        return max(1, min(rows, self.cap))
+
+    @property
+    def calibrating(self) -> bool:
+        """True while sizes are still being tried."""
+        return self._settled is None
+
+    @property
+    def settled_rows(self) -> Optional[int]:
+        """The chosen rows per call, once known."""
+        return self._settled
+
+    def next_rows(self, remaining: int) -> int:
+        """Rows for the next call (never more than ``remaining``)."""
+        if self._settled is not None:
+            return max(1, min(self._settled, remaining))
+        rows = self._ladder[min(self._step, len(self._ladder) - 1)]
+        return max(1, min(rows, remaining))
+
+    def clock(self) -> float:
+        """A timestamp; synchronises the GPU only while calibrating (no host sync afterwards)."""
+        if self.calibrating and self.device is not None and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def record(self, rows: int, seconds: float) -> None:
+        """Report that a call of ``rows`` rows took ``seconds``; advances the calibration."""
+        if self._settled is not None:
+            return
+        self.calibration_seconds += seconds
+        planned = self._ladder[min(self._step, len(self._ladder) - 1)]
+        if rows != planned:  # a truncated last chunk says little about the planned size
+            self._finish()
+            return
+        per_row = seconds / max(rows, 1)
+        self._trials[rows] = min(per_row, self._trials.get(rows, float("inf")))
+        best = min(self._trials.values())
+        self._step += 1
+        if per_row > best * _WORSE or self._step >= len(self._ladder):
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self._trials:
+            self._settled = self.cap
+        else:
+            best = min(self._trials.values())
+            # among sizes within 3 % of the best per-row time, prefer the largest (fewer calls)
+            good = [r for r, t in self._trials.items() if t <= best * 1.03]
+            self._settled = max(good)
+        if self.key is not None:
+            _CACHE[self.key] = self._settled
+
+
+def batch_dependent_modules(forward_func: Callable[..., Any]) -> list[str]:
+    """Names of modules whose output for one row depends on the other rows of the batch
+    (BatchNorm in training mode), which would make packing rows change the answer."""
+    root = forward_func if isinstance(forward_func, nn.Module) else getattr(forward_func, "__self__", None)
+    if not isinstance(root, nn.Module):
+        return []
+    bad = []
+    for name, m in root.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training:
+            bad.append(name or type(m).__name__)
+    return bad

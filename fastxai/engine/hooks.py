@@ -1,0 +1,168 @@
+"""Module hooks with explicit release: capturing / replacing a layer's tensors, and overriding a
+module's backward rule (guided backprop, deconvolution, DeepLift, LRP).
+
+Everything here is a context manager that removes its hooks (and restores any state) on exit,
+even when the forward raises.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from fastxai._captum.errors import InputError
+
+
+def root_module(forward_func: Callable[..., Any]) -> Optional[nn.Module]:
+    """The nn.Module behind ``forward_func`` (itself, or the owner of a bound method)."""
+    if isinstance(forward_func, nn.Module):
+        return forward_func
+    owner = getattr(forward_func, "__self__", None)
+    return owner if isinstance(owner, nn.Module) else None
+
+
+def describe_layer(forward_func: Callable[..., Any], layer: nn.Module) -> str:
+    """``'features.3' (Conv2d)`` when the layer is found inside the model, else its type."""
+    root = root_module(forward_func)
+    if root is not None:
+        for name, mod in root.named_modules():
+            if mod is layer:
+                return f"'{name or '<root>'}' ({type(layer).__name__})"
+        return f"{type(layer).__name__} (not a submodule of {type(root).__name__})"
+    return type(layer).__name__
+
+
+def _as_tuple(x: Any) -> Tuple[Tensor, ...]:
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+class LayerCapture:
+    """Records (and optionally replaces) a layer's output, or its input with ``use_input``.
+
+    ``replace``: a tuple of tensors substituted for the layer output (input) on every call.
+    After the forward, ``tensors`` holds the layer's tensors of the last call and ``is_tuple``
+    whether the layer produced a tuple.
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Any],
+        layer: nn.Module,
+        use_input: bool = False,
+        replace: Optional[Tuple[Tensor, ...]] = None,
+    ) -> None:
+        if not isinstance(layer, nn.Module):
+            raise InputError(f"layer must be a torch.nn.Module, got {type(layer).__name__}")
+        self.forward_func = forward_func
+        self.layer = layer
+        self.use_input = use_input
+        self.replace = replace
+        self.tensors: Tuple[Tensor, ...] = ()
+        self.is_tuple = False
+        self.calls = 0
+        self._handle: Any = None
+
+    def _pre_hook(self, module: nn.Module, args: Tuple[Any, ...]) -> Any:
+        self.calls += 1
+        self.is_tuple = len(args) > 1
+        if self.replace is not None:
+            self.tensors = self.replace
+            return self.replace
+        self.tensors = tuple(args)
+        return None
+
+    def _hook(self, module: nn.Module, args: Any, out: Any) -> Any:
+        self.calls += 1
+        self.is_tuple = isinstance(out, tuple)
+        if self.replace is not None:
+            self.tensors = self.replace
+            return self.replace if self.is_tuple else self.replace[0]
+        self.tensors = _as_tuple(out)
+        return None
+
+    def __enter__(self) -> "LayerCapture":
+        if self.use_input:
+            self._handle = self.layer.register_forward_pre_hook(self._pre_hook)
+        else:
+            self._handle = self.layer.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._handle.remove()
+        if exc[0] is None and self.calls == 0:
+            raise InputError(
+                f"layer {describe_layer(self.forward_func, self.layer)} was not called while "
+                "running forward_func: it is not part of the forward graph. Pass a module that "
+                "the model's forward actually uses."
+            )
+
+
+class _OverrideGrad(torch.autograd.Function):
+    """Identity on ``y`` in the forward; the backward sends ``rule(grad_y)`` to ``x`` instead
+    of the module's own vector-Jacobian product."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor, rule: Callable[[Tensor], Tensor]) -> Tensor:  # type: ignore[override]
+        ctx.rule = rule
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], None, None]:  # type: ignore[override]
+        return ctx.rule(grad), None, None
+
+
+RuleFactory = Callable[[nn.Module, Tensor, Tensor], Callable[[Tensor], Tensor]]
+
+
+@contextlib.contextmanager
+def override_backward(
+    modules: Sequence[nn.Module], make_rule: RuleFactory
+) -> Iterator[None]:
+    """For each module (one tensor in, one tensor out), replace its backward by a rule.
+
+    ``make_rule(module, x, y)`` is called in the forward with the module's input ``x`` (the
+    autograd node before the module) and output ``y`` (detached values) and returns
+    ``rule(grad_y) -> grad_x``. In-place modules get a copy of their input so ``x`` is intact.
+    """
+    handles: List[Any] = []
+    inputs: Dict[int, Tensor] = {}
+
+    def pre_hook(module: nn.Module, args: Tuple[Any, ...]) -> Any:
+        x = args[0]
+        inputs[id(module)] = x
+        if getattr(module, "inplace", False) and isinstance(x, Tensor):
+            return (x.clone(),) + tuple(args[1:])
+        return None
+
+    def hook(module: nn.Module, args: Any, out: Any) -> Any:
+        x = inputs.pop(id(module), None)
+        if x is None or not isinstance(out, Tensor) or not torch.is_grad_enabled():
+            return None
+        rule = make_rule(module, x.detach(), out.detach())
+        return _OverrideGrad.apply(x, out.detach(), rule)
+
+    try:
+        for m in modules:
+            handles.append(m.register_forward_pre_hook(pre_hook))
+            handles.append(m.register_forward_hook(hook))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        inputs.clear()
+
+
+def vjp(module: nn.Module, x: Tensor, grad: Tensor) -> Tensor:
+    """The module's own gradient ``grad_y @ dy/dx`` at ``x`` (hooks bypassed)."""
+    with torch.enable_grad():
+        xr = x.detach().clone().requires_grad_(True)
+        y = module.forward(xr * 1 if getattr(module, "inplace", False) else xr)
+        (g,) = torch.autograd.grad(y, xr, grad)
+    return g
+
+
+def modules_of_type(root: nn.Module, types: Tuple[type, ...]) -> List[nn.Module]:
+    """Submodules whose exact type is one of ``types`` (as Captum: subclasses not included)."""
+    return [m for m in root.modules() if type(m) in types]

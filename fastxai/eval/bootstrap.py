@@ -1,0 +1,51 @@
+"""Bootstrap resamples as multiplicity matrices, generated in chunks of replicates.
+
+* ``mode="fairlearn"`` reproduces fairlearn's ``MetricFrame`` resamples exactly:
+  seeds ``default_rng(random_state).integers(0, 2**32 - 1, n_boot, dtype=uint32)`` and replicate
+  i = ``RandomState(seed_i).choice(N, N)`` (what ``DataFrame.sample(frac=1, replace=True)`` draws).
+  Non-stratified: a group can be absent from a replicate (its values are NaN there).
+* ``mode="stratified"``: every group keeps its size; rows are drawn uniformly within groups
+  (``default_rng(random_state)``, chunk-size independent draws per replicate).
+
+A replicate is represented by its multiplicities (how often each row was drawn), so every
+metric is a weighted metric on the original rows (exact for all built-in metrics).
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+
+def fairlearn_seeds(n_boot: int, random_state: Optional[int]) -> np.ndarray:
+    """The per-replicate seeds fairlearn draws for ``random_state`` (int or None)."""
+    gen = np.random.default_rng(random_state)
+    return gen.integers(low=0, high=np.iinfo(np.uint32).max, size=n_boot, dtype=np.uint32)
+
+
+def multiplicities(n: int, n_boot: int, *, random_state: Optional[int] = None, mode: str = "fairlearn",
+                   codes: Optional[torch.Tensor] = None, chunk: int = 16) -> Iterator[torch.Tensor]:
+    """Yield (b, N) float64 multiplicity matrices, b <= chunk, n_boot rows in total."""
+    if mode == "fairlearn":
+        seeds = fairlearn_seeds(n_boot, random_state)
+        for lo in range(0, n_boot, chunk):
+            rows = [np.bincount(np.random.RandomState(s).choice(n, n), minlength=n) for s in seeds[lo:lo + chunk]]
+            yield torch.from_numpy(np.stack(rows).astype(np.float64))
+    elif mode == "stratified":
+        if codes is None:
+            raise ValueError("stratified bootstrap needs the group codes")
+        perm = torch.sort(codes, stable=True).indices
+        sizes = torch.bincount(codes)
+        starts = torch.cumsum(sizes, 0) - sizes
+        c_sorted = codes[perm]
+        rng = np.random.default_rng(random_state)
+        seeds = rng.integers(0, np.iinfo(np.uint32).max, size=n_boot, dtype=np.uint32)
+        for lo in range(0, n_boot, chunk):
+            u = torch.from_numpy(np.stack([np.random.default_rng(s).random(n) for s in seeds[lo:lo + chunk]]))
+            pos = starts[c_sorted] + torch.floor(u * sizes[c_sorted]).to(torch.int64).clamp(max=n - 1)
+            pick = perm[pos]  # (b, N) row indices
+            yield torch.zeros(pick.shape[0], n, dtype=torch.float64).scatter_add_(
+                1, pick, torch.ones_like(pick, dtype=torch.float64))
+    else:
+        raise ValueError(f"mode must be fairlearn|stratified, got {mode!r}")

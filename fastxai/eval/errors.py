@@ -1,0 +1,61 @@
+"""Input validation for the evaluator: one place, messages that name the argument.
+
+Errors are ``InputError`` (a ``ValueError`` and ``AssertionError``), taken from
+``fastxai._captum.errors`` when that module exists, else defined here with the same bases.
+Validation is one reduction per check (no per-sample Python loops).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+try:  # the Captum edge owns the canonical error type
+    from fastxai._captum.errors import InputError  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the parallel work on fastxai._captum
+
+    class InputError(ValueError, AssertionError):  # type: ignore[no-redef]
+        """Bad argument to a fastxai function (message names the argument)."""
+
+
+def check_finite(name: str, x: torch.Tensor) -> None:
+    """Raise if ``x`` (N, ...) has NaN/Inf; the message lists the offending sample indices."""
+    if x.is_floating_point():
+        bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1) if x.dim() else ~torch.isfinite(x)
+        if bool(bad.any()):
+            idx = torch.nonzero(bad).flatten().tolist()
+            shown = idx[:10]
+            more = f" (+{len(idx) - 10} more)" if len(idx) > 10 else ""
+            raise InputError(f"{name} contains NaN or Inf in samples {shown}{more}")
+
+
+def check_same_n(**tensors: torch.Tensor | None) -> int:
+    """Raise unless every non-None argument has the same first dimension; return it."""
+    sizes = {k: int(v.shape[0]) for k, v in tensors.items() if v is not None}
+    if len(set(sizes.values())) > 1:
+        raise InputError(f"mismatched number of samples N between arguments: {sizes}")
+    return next(iter(sizes.values())) if sizes else 0
+
+
+def check_binary(name: str, y: torch.Tensor, labels: Sequence[float] = (0, 1)) -> None:
+    """Raise if ``y`` holds values outside ``labels``."""
+    if y.numel() == 0:
+        return
+    ok = torch.zeros_like(y, dtype=torch.bool)
+    for v in labels:
+        ok |= y == v
+    if not bool(ok.all()):
+        bad = torch.unique(y[~ok])[:5].tolist()
+        raise InputError(
+            f"{name} must be binary with values in {list(labels)} (pass pos_label= for other "
+            f"encodings); found {bad}"
+        )
+
+
+def check_probabilities(name: str, p: torch.Tensor) -> None:
+    """Raise if ``p`` has values outside [0, 1] (or NaN)."""
+    if p.numel() == 0:
+        return
+    if not bool(((p >= 0) & (p <= 1)).all()):
+        bad = torch.nonzero(~((p >= 0) & (p <= 1))).flatten()[:10].tolist()
+        raise InputError(f"{name} must be probabilities in [0, 1]; bad values at indices {bad}")

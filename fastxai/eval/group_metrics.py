@@ -1,0 +1,134 @@
+"""Metric definitions for group reports: statistics in, (B, G) values out.
+
+Each built-in metric is computed from per-group sufficient statistics (``group_stats``):
+weighted confusion cells [tn, fp, fn, tp], calibration bins, squared/log-loss sums, a
+sort-once AUROC. A value is *undefined* where its denominator is empty; what is done then
+(NaN + warning, or a fill value) is decided by the caller (``zero_division``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+
+from fastxai.eval import group_stats as S
+
+TN, FP, FN, TP = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class RateSpec:
+    """num / den over confusion cells; ``reason`` says why den can be 0."""
+
+    num: Tuple[int, ...]
+    den: Tuple[int, ...]
+    reason: str
+    higher_is_better: Optional[bool]
+
+
+RATES: Dict[str, RateSpec] = {
+    "accuracy": RateSpec((TN, TP), (TN, FP, FN, TP), "empty group", True),
+    "tpr": RateSpec((TP,), (FN, TP), "no positives", True),
+    "fnr": RateSpec((FN,), (FN, TP), "no positives", False),
+    "fpr": RateSpec((FP,), (TN, FP), "no negatives", False),
+    "tnr": RateSpec((TN,), (TN, FP), "no negatives", True),
+    "ppv": RateSpec((TP,), (FP, TP), "no predicted positives", True),
+    "selection_rate": RateSpec((FP, TP), (TN, FP, FN, TP), "empty group", None),
+}
+ALIASES = {"sensitivity": "tpr", "recall": "tpr", "specificity": "tnr", "precision": "ppv",
+           "true_positive_rate": "tpr", "false_positive_rate": "fpr", "false_negative_rate": "fnr",
+           "true_negative_rate": "tnr", "roc_auc": "auroc", "brier_score": "brier", "log_loss": "nll"}
+SCORE_METRICS = ("auroc", "ece", "ece_data_range", "brier", "nll")
+BUILTIN = tuple(RATES) + ("balanced_accuracy", "count") + SCORE_METRICS
+HIGHER_IS_BETTER: Dict[str, Optional[bool]] = {
+    **{k: v.higher_is_better for k, v in RATES.items()},
+    "balanced_accuracy": True, "count": None, "auroc": True, "ece": False, "ece_data_range": False,
+    "brier": False, "nll": False,
+}
+
+
+class ScoreMetric:
+    """Wrap a user callable ``fn(y_true, y_score, [sample_weight=])`` so it receives scores, not decisions."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", "score_metric")
+
+    def __call__(self, *args, **kwargs):  # noqa: D102
+        return self.fn(*args, **kwargs)
+
+
+def canonical(name: str) -> str:
+    """Built-in metric name after aliases; raises for unknown names."""
+    key = ALIASES.get(name, name)
+    if key not in BUILTIN:
+        raise ValueError(f"unknown metric {name!r}; built-ins: {BUILTIN} (or pass a callable)")
+    return key
+
+
+def needs(names) -> Dict[str, bool]:
+    """Which statistics the metric names require."""
+    return {
+        "conf": True,
+        "cal": "ece" in names,
+        "sq": "brier" in names or "nll" in names,
+        "auroc": "auroc" in names,
+        "ece_data_range": "ece_data_range" in names,
+    }
+
+
+def row_stats(y: torch.Tensor, yhat: torch.Tensor, score: Optional[torch.Tensor], codes: torch.Tensor,
+              n_groups: int, M: torch.Tensor, sw: torch.Tensor, need: Dict[str, bool], n_bins: int,
+              data_range_bins: int, plan: Optional[S.AurocPlan] = None) -> Dict[str, torch.Tensor]:
+    """Sufficient statistics for multiplicities M (B, N) and sample weights sw (N,) -> dict of (B, G, ...)."""
+    W = M.to(torch.float64) * sw
+    st = {"count": S.group_sums(codes, n_groups, M.to(torch.float64)),
+          "conf": S.confusion(codes, n_groups, y, yhat, W)}
+    if need["cal"]:
+        st["cal"] = S.calibration_bins(codes, n_groups, y, score, W, n_bins)
+    if need["sq"]:
+        st["sq"] = S.squared_and_log_loss(codes, n_groups, y, score, W)
+    if need["auroc"]:
+        st["auroc"] = S.auroc(plan or S.auroc_plan(codes, n_groups, score), y, W)
+    if need["ece_data_range"]:
+        st["ece_data_range"] = S.ece_data_range(codes, n_groups, y, score, W, data_range_bins)
+    return st
+
+
+def overall_from_group_stats(st: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Sum-able statistics summed over groups (G -> 1). AUROC / data-range ECE are not sum-able."""
+    return {k: v.sum(1, keepdim=True) for k, v in st.items() if k in ("count", "conf", "cal", "sq")}
+
+
+def values(name: str, st: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, str]:
+    """(value (B, G) with NaN where undefined, undefined mask (B, G), reason) for a built-in metric."""
+    count = st["count"]
+    empty = count == 0
+    conf = st["conf"]
+    nan = torch.full_like(count, float("nan"))
+    if name in RATES:
+        spec = RATES[name]
+        num = conf[..., list(spec.num)].sum(-1)
+        den = conf[..., list(spec.den)].sum(-1)
+        undefined = (den == 0) & ~empty
+        return torch.where(den > 0, num / den, nan), undefined, spec.reason
+    if name == "balanced_accuracy":  # sklearn: mean recall over classes present
+        tpr, _, _ = values("tpr", st)
+        tnr, _, _ = values("tnr", st)
+        both = torch.stack([tpr, tnr], -1)
+        return torch.nanmean(both, -1), torch.zeros_like(empty), "empty group"
+    if name == "count":
+        return count.clone(), torch.zeros_like(empty), ""
+    if name == "auroc":
+        v = st["auroc"]
+        return v, torch.isnan(v) & ~empty, "only one class"
+    if name == "ece":
+        return S.ece_from_bins(st["cal"]), torch.zeros_like(empty), "empty group"
+    if name == "ece_data_range":
+        return torch.where(empty, nan, st["ece_data_range"]), torch.zeros_like(empty), "empty group"
+    if name in ("brier", "nll"):
+        sq = st["sq"]
+        j = 1 if name == "brier" else 2
+        return torch.where(sq[..., 0] > 0, sq[..., j] / sq[..., 0], nan), torch.zeros_like(empty), "empty group"
+    raise ValueError(name)

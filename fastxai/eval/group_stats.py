@@ -1,0 +1,165 @@
+"""Vectorised per-group sufficient statistics over rows, for B weight vectors at once.
+
+Every function takes group codes (N,) int64 in [0, G) and a weight matrix ``W`` (B, N) float64
+(B = 1 for the point estimate; B bootstrap replicates = multiplicity x sample weight) and
+returns (B, G, ...) tensors. No per-group or per-sample Python loops.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def group_sums(codes: torch.Tensor, n_groups: int, values: torch.Tensor) -> torch.Tensor:
+    """Σ values per group. codes (N,), values (B, N) -> (B, G) float64."""
+    out = torch.zeros(values.shape[0], n_groups, dtype=torch.float64)
+    return out.index_add_(1, codes, values.to(torch.float64))
+
+
+def confusion(codes: torch.Tensor, n_groups: int, y: torch.Tensor, yhat: torch.Tensor,
+              W: torch.Tensor) -> torch.Tensor:
+    """Weighted confusion cells [tn, fp, fn, tp] per group. y, yhat (N,) bool -> (B, G, 4)."""
+    cell = codes * 4 + y.to(torch.int64) * 2 + yhat.to(torch.int64)
+    out = torch.zeros(W.shape[0], n_groups * 4, dtype=torch.float64)
+    return out.index_add_(1, cell, W).view(W.shape[0], n_groups, 4)
+
+
+def fixed_bin_index(p: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """torchmetrics binning: edges linspace(0, 1, n+1), bin = bucketize(right=True) - 1.
+
+    p in [b_i, b_{i+1}) -> i; p == 1.0 gets its own extra bin n. Returns (N,) int64 in [0, n].
+    """
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=p.dtype)
+    return torch.bucketize(p, edges, right=True) - 1
+
+
+def calibration_bins(codes: torch.Tensor, n_groups: int, y: torch.Tensor, p: torch.Tensor,
+                     W: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Per group and fixed bin: [Σw, Σw·p, Σw·y]. -> (B, G, n_bins + 1, 3)."""
+    nb = n_bins + 1
+    cell = codes * nb + fixed_bin_index(p, n_bins)
+    B = W.shape[0]
+    out = torch.zeros(3, B, n_groups * nb, dtype=torch.float64)
+    for j, v in enumerate((W, W * p, W * y.to(torch.float64))):
+        out[j].index_add_(1, cell, v)
+    return out.permute(1, 2, 0).reshape(B, n_groups, nb, 3)
+
+
+def ece_from_bins(bins: torch.Tensor) -> torch.Tensor:
+    """L1 ECE Σ_b (n_b / n) |mean p_b - mean y_b| = Σ_b |Σp_b - Σy_b| / n. (..., nb, 3) -> (...)."""
+    return (bins[..., 1] - bins[..., 2]).abs().sum(-1) / bins[..., 0].sum(-1)
+
+
+def _np_linspace_edges(lo: torch.Tensor, hi: torch.Tensor, n: int) -> torch.Tensor:
+    """numpy.linspace(lo, hi, n + 1) elementwise (same float64 arithmetic). (...,) -> (..., n+1)."""
+    step = (hi - lo) / n
+    k = torch.arange(n + 1, dtype=torch.float64)
+    edges = k * step[..., None] + lo[..., None]
+    edges[..., -1] = hi
+    return edges
+
+
+def ece_data_range(codes: torch.Tensor, n_groups: int, y: torch.Tensor, p: torch.Tensor,
+                   W: torch.Tensor, n_bins: int = 10) -> torch.Tensor:
+    """MEDFAIR ECE: ``pd.cut(p, n_bins)`` per group over its observed [min, max] (rows with w > 0).
+
+    Right-closed bins; the lowest edge is lowered by 0.1 % of the range (a constant group gets
+    +-0.1 % around its value, or +-0.001 at 0), as pandas does. -> (B, G); NaN for empty groups.
+    """
+    W = W.to(torch.float64)
+    B = W.shape[0]
+    present = W > 0
+    big = torch.tensor(float("inf"), dtype=torch.float64)
+    pv = p.to(torch.float64).expand(B, -1)
+    idx = codes.expand(B, -1)
+    lo = torch.full((B, n_groups), float("inf"), dtype=torch.float64).scatter_reduce(
+        1, idx, torch.where(present, pv, big), "amin")
+    hi = torch.full((B, n_groups), -float("inf"), dtype=torch.float64).scatter_reduce(
+        1, idx, torch.where(present, pv, -big), "amax")
+    const = lo == hi
+    adj_c = torch.where(lo != 0, lo.abs() * 0.001, torch.full_like(lo, 0.001))
+    lo2 = torch.where(const, lo - adj_c, lo)
+    hi2 = torch.where(const, hi + adj_c, hi)
+    edges = _np_linspace_edges(lo2, hi2, n_bins)  # (B, G, n+1)
+    edges[..., 0] = torch.where(const, edges[..., 0], edges[..., 0] - (hi - lo) * 0.001)
+    # bin = number of edges strictly below p, minus 1 (right-closed), via a guess and a +-1 fix
+    rng = (hi2 - lo2)[:, codes]
+    guess = torch.floor((pv - lo2[:, codes]) / rng * n_bins).clamp(0, n_bins - 1).to(torch.int64)
+    lower = _gather_edges(edges, codes, guess)
+    guess = torch.where(pv <= lower, guess - 1, guess)
+    upper = _gather_edges(edges, codes, (guess + 1).clamp(max=n_bins))
+    guess = torch.where(pv > upper, guess + 1, guess).clamp(0, n_bins - 1)
+    cell = codes * n_bins + guess  # (B, N)
+    out = torch.zeros(3, B, n_groups * n_bins, dtype=torch.float64)
+    wp, wy = W * pv, W * y.to(torch.float64)
+    for j, v in enumerate((W, wp, wy)):
+        out[j].scatter_add_(1, cell, v)
+    bins = out.permute(1, 2, 0).reshape(B, n_groups, n_bins, 3)
+    return ece_from_bins(bins)
+
+
+def _gather_edges(edges: torch.Tensor, codes: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """edges[b, codes[i], k[b, i]] without materialising (B, N, n+1)."""
+    B, G, E = edges.shape
+    flat = edges.reshape(B, G * E)
+    return flat.gather(1, codes[None, :] * E + k)
+
+
+def squared_and_log_loss(codes: torch.Tensor, n_groups: int, y: torch.Tensor, p: torch.Tensor,
+                         W: torch.Tensor) -> torch.Tensor:
+    """Per group [Σw, Σw (p - y)^2, Σw · NLL] with sklearn ``log_loss`` clipping (float64 eps). (B, G, 3)."""
+    yf = y.to(torch.float64)
+    eps = torch.finfo(torch.float64).eps
+    pc = p.to(torch.float64).clamp(eps, 1 - eps)
+    nll = -(yf * torch.log(pc) + (1 - yf) * torch.log1p(-pc))
+    sq = (p.to(torch.float64) - yf) ** 2
+    return torch.stack([group_sums(codes, n_groups, W), group_sums(codes, n_groups, W * sq),
+                        group_sums(codes, n_groups, W * nll)], -1)
+
+
+@dataclass
+class AurocPlan:
+    """One sort of the rows by (group, score) reused for every weight vector (sort once).
+
+    order (N,), tie_id (N,) id of each sorted row's (group, score) tie block, tie_group (T,).
+    """
+
+    order: torch.Tensor
+    tie_id: torch.Tensor
+    tie_group: torch.Tensor
+    n_groups: int
+
+
+def auroc_plan(codes: torch.Tensor, n_groups: int, score: torch.Tensor) -> AurocPlan:
+    """Sort rows by score then (stably) by group; mark tie blocks."""
+    o1 = torch.sort(score, stable=True).indices
+    o2 = torch.sort(codes[o1], stable=True).indices
+    order = o1[o2]
+    sc, cc = score[order], codes[order]
+    new = torch.ones_like(sc, dtype=torch.bool)
+    if sc.numel() > 1:
+        new[1:] = (sc[1:] != sc[:-1]) | (cc[1:] != cc[:-1])
+    tie_id = torch.cumsum(new.to(torch.int64), 0) - 1
+    return AurocPlan(order, tie_id, cc[new], n_groups)
+
+
+def auroc(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """Weighted per-group ROC AUC (= sklearn ``roc_auc_score`` with sample_weight; ties count 1/2).
+
+    y (N,) bool, W (B, N) -> (B, G); NaN where a group lacks positive or negative weight.
+    """
+    B, G = W.shape[0], plan.n_groups
+    T = plan.tie_group.numel()
+    ws = W[:, plan.order]
+    ys = y[plan.order].to(torch.float64)
+    pos = torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, ws * ys)
+    neg = torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, ws * (1 - ys))
+    neg_g = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, neg)
+    pos_g = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, pos)
+    excl = torch.cumsum(neg, 1) - neg
+    offset = torch.cumsum(neg_g, 1) - neg_g
+    below = excl - offset[:, plan.tie_group]
+    contrib = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, pos * (below + 0.5 * neg))
+    out = contrib / (pos_g * neg_g)
+    return torch.where((pos_g > 0) & (neg_g > 0), out, torch.full_like(out, float("nan")))

@@ -1,0 +1,153 @@
+"""Input rules for localisation metrics, applied once and in this order.
+
+1. channel reduction: attributions (N, C, H, W) [(N, C, D, H, W) for volumes] are reduced
+   over C by ``channel_reduction`` (default ``"sum"``; also ``mean``, ``max``, ``abs_sum``,
+   ``l2``); (N, H, W) [(N, D, H, W)] pass through.
+2. resize: maps of another size than the annotation are resized bilinearly (trilinearly for
+   volumes) with ``align_corners=False``.
+3. ``quantus_compat=True`` only: divide by max |a| over the batch given to the call (Quantus'
+   dataset-wide ``normalise_by_max``; equal to Quantus when the whole dataset is one batch;
+   an all-zero batch is left unchanged).
+4. sign: ``"signed"`` (as is), ``"abs"``, ``"positive"`` (max(a, 0)).
+
+Annotations: boxes (rasterised by ``fastxai.eval.boxes``) and/or binary masks (N, H, W) or
+(N, 1, H, W); when both are given their union is used.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from fastxai.eval.boxes import Boxes, boxes_to_mask
+from fastxai.eval.errors import InputError, check_finite, check_same_n
+
+ChannelReduction = Literal["sum", "mean", "max", "abs_sum", "l2"]
+Sign = Literal["signed", "abs", "positive"]
+
+
+def reduce_channels(a: torch.Tensor, rule: str) -> torch.Tensor:
+    """Reduce dim 1 of ``a`` (N, C, ...) by ``rule``."""
+    if rule == "sum":
+        return a.sum(1)
+    if rule == "mean":
+        return a.mean(1)
+    if rule == "max":
+        return a.amax(1)
+    if rule == "abs_sum":
+        return a.abs().sum(1)
+    if rule == "l2":
+        return a.pow(2).sum(1).sqrt()
+    raise InputError(f"channel_reduction must be sum|mean|max|abs_sum|l2, got {rule!r}")
+
+
+def apply_sign(a: torch.Tensor, sign: str) -> torch.Tensor:
+    """``signed`` (identity), ``abs`` or ``positive`` (clamp at 0)."""
+    if sign == "signed":
+        return a
+    if sign == "abs":
+        return a.abs()
+    if sign == "positive":
+        return a.clamp(min=0)
+    raise InputError(f"sign must be signed|abs|positive, got {sign!r}")
+
+
+def to_heatmaps(
+    attributions: torch.Tensor,
+    spatial: Sequence[int],
+    *,
+    channel_reduction: str = "sum",
+    sign: str = "signed",
+    quantus_compat: bool = False,
+    name: str = "heatmaps",
+) -> torch.Tensor:
+    """Apply the input rules; returns float (N, *spatial) heat maps (see module docstring)."""
+    spatial = tuple(int(s) for s in spatial)
+    a = attributions.detach()
+    if not a.is_floating_point():
+        a = a.to(torch.float32)
+    nd = len(spatial)
+    if a.dim() == nd + 2:
+        a = reduce_channels(a, channel_reduction)
+    elif a.dim() != nd + 1:
+        raise InputError(
+            f"{name} must be (N, {'D, ' if nd == 3 else ''}H, W) or with a channel dim at 1, "
+            f"got shape {tuple(a.shape)} for annotations of size {spatial}"
+        )
+    check_finite(name, a)
+    if tuple(a.shape[1:]) != spatial:
+        mode = "bilinear" if nd == 2 else "trilinear"
+        a = F.interpolate(a[:, None], size=spatial, mode=mode, align_corners=False)[:, 0]
+    if quantus_compat and a.numel() and bool((a != 0).any()):
+        a = a / a.abs().amax()
+    return apply_sign(a, sign)
+
+
+def _masks_tensor(masks: torch.Tensor, image_size: Optional[Sequence[int]]) -> torch.Tensor:
+    m = torch.as_tensor(masks)
+    volume = image_size is not None and len(image_size) == 3
+    if m.dim() == 4 and m.shape[1] == 1 and not volume:  # Quantus' (N, 1, H, W) s_batch
+        m = m[:, 0]
+    elif m.dim() == 5 and m.shape[1] == 1:
+        m = m[:, 0]
+    if m.dim() not in (3, 4):
+        raise InputError(f"masks must be (N, H, W), (N, 1, H, W) or (N, D, H, W), got {tuple(m.shape)}")
+    if m.dtype != torch.bool:
+        if bool(((m != 0) & (m != 1)).any()):
+            raise InputError("masks must be binary (bool or values in {0, 1})")
+        m = m != 0
+    return m
+
+
+def spatial_shape(
+    heatmaps: torch.Tensor, masks: Optional[torch.Tensor], image_size: Optional[Sequence[int]]
+) -> Tuple[int, ...]:
+    """Annotation size: from ``masks``, else ``image_size``, else the heat maps.
+
+    Heat maps alone are read as (N, H, W), (N, C, H, W) or (N, C, D, H, W); for (N, D, H, W)
+    volumes without masks pass ``image_size=(D, H, W)``.
+    """
+    if masks is not None:
+        return tuple(masks.shape[1:])
+    if image_size is not None:
+        return tuple(int(s) for s in image_size)
+    if heatmaps.dim() == 3:
+        return tuple(heatmaps.shape[1:])
+    if heatmaps.dim() in (4, 5):
+        return tuple(heatmaps.shape[2:])
+    raise InputError(f"heatmaps must be (N, H, W), (N, C, H, W) or (N, C, D, H, W), got {tuple(heatmaps.shape)}")
+
+
+def prepare(
+    heatmaps: torch.Tensor,
+    boxes: Optional[Boxes] = None,
+    masks: Optional[torch.Tensor] = None,
+    *,
+    image_size: Optional[Sequence[int]] = None,
+    channel_reduction: str = "sum",
+    sign: str = "signed",
+    quantus_compat: bool = False,
+) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, ...]]:
+    """Heat maps and annotations as flat (N, P) float / bool tensors plus the spatial shape.
+
+    Args:
+        heatmaps: (N, H, W), (N, C, H, W), (N, D, H, W) or (N, C, D, H, W).
+        boxes: (N, 4) / (N, B, 4) / list of (B_i, 4); 6 coordinates for volumes.
+        masks: (N, H, W), (N, 1, H, W) or (N, D, H, W) binary.
+        image_size: (H, W) or (D, H, W) when only boxes are given and maps are smaller.
+    Returns:
+        h (N, P) float, m (N, P) bool, spatial shape.
+    """
+    if boxes is None and masks is None:
+        raise InputError("give boxes= and/or masks= (the annotation to score against)")
+    m = _masks_tensor(masks, image_size) if masks is not None else None
+    spatial = spatial_shape(heatmaps, m, image_size)
+    if boxes is not None:
+        bm = boxes_to_mask(boxes, spatial)
+        m = bm if m is None else (m | bm.to(m.device))
+    check_same_n(heatmaps=heatmaps, annotations=m)
+    h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign=sign,
+                    quantus_compat=quantus_compat)
+    n = h.shape[0]
+    return h.reshape(n, -1), m.reshape(n, -1).to(h.device), spatial

@@ -1,0 +1,242 @@
+"""Localisation metrics: per-sample scores of heat maps against boxes / masks.
+
+Every function takes ``heatmaps`` (N, [C,] H, W) or volumes (N, [C,] D, H, W), an annotation
+(``boxes`` and/or ``masks``), the input-rule options of ``fastxai.eval.inputs``
+(``image_size``, ``channel_reduction``, ``sign``, ``quantus_compat``) and returns (N,) float64
+scores. An empty annotation gives NaN for every metric (deliberate deviation from Quantus'
+PointingGame, which returns 1.0 there). Streaming classes (mean over samples, NaN skipped and
+counted) are at the bottom.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from fastxai.eval.boxes import Boxes
+from fastxai.eval.errors import InputError
+from fastxai.eval.inputs import prepare
+from fastxai.eval.ranking import average_ranks, top_k_hits_variable, top_k_select
+from fastxai.eval.state import MeanMetric
+from fastxai.ops.eval_heatmap_stats import COL, heatmap_stats
+
+NAN = float("nan")
+
+
+def _stats(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    return heatmap_stats(h, m)
+
+
+def _nan_where(x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    return torch.where(cond, torch.full_like(x, NAN), x)
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den with 0/0 -> NaN (numpy semantics)."""
+    return num / den
+
+
+def pointing_game(
+    heatmaps: torch.Tensor,
+    boxes: Optional[Boxes] = None,
+    masks: Optional[torch.Tensor] = None,
+    *,
+    variant: str = "quantus",
+    tolerance: float = 15.0,
+    image_size: Optional[Sequence[int]] = None,
+    channel_reduction: str = "sum",
+    sign: str = "signed",
+    quantus_compat: bool = False,
+) -> torch.Tensor:
+    """Pointing-game hit (1.0 / 0.0; NaN for an empty annotation). Returns (N,) float64.
+
+    Variants (heat maps are first resized to the annotation size, bilinear, align_corners=False):
+
+    * ``"quantus"`` (Quantus ``PointingGame``, Zhang et al. 2018): hit if *any* pixel tied for
+      the maximum lies in the annotation.
+    * ``"torchray"`` (TorchRay ``PointingGame``): the first arg-max (lowest flat index); hit if
+      some annotated pixel lies at Euclidean distance ``< tolerance`` (strict; 15 px default).
+    * ``"saporta"`` (cheXlocalize hit rate, Saporta et al. 2022): hit if the first arg-max pixel
+      is annotated.
+    """
+    h, m, spatial = prepare(heatmaps, boxes, masks, image_size=image_size,
+                            channel_reduction=channel_reduction, sign=sign, quantus_compat=quantus_compat)
+    st = _stats(h, m)
+    empty = st[:, COL["count"]] == 0
+    if variant == "quantus":
+        hit = st[:, COL["hit"]].clone()
+    elif variant == "saporta":
+        arg = st[:, COL["argmax"]].to(torch.int64)
+        hit = m.gather(1, arg[:, None].to(m.device))[:, 0].to(torch.float64).cpu()
+    elif variant == "torchray":
+        hit = _within_tolerance(m, st[:, COL["argmax"]].to(torch.int64), spatial, tolerance)
+    else:
+        raise InputError(f"variant must be quantus|torchray|saporta, got {variant!r}")
+    return _nan_where(hit, empty)
+
+
+def _within_tolerance(m: torch.Tensor, arg: torch.Tensor, spatial: Sequence[int], tol: float) -> torch.Tensor:
+    """(N,) 1.0 if some mask pixel is at squared distance < tol^2 from the flat index ``arg``."""
+    dev = m.device
+    coords = torch.stack(torch.meshgrid(*[torch.arange(s, device=dev) for s in spatial], indexing="ij"))
+    coords = coords.reshape(len(spatial), -1).to(torch.float64)  # (nd, P)
+    point = coords[:, arg.to(dev)].T  # (N, nd)
+    d2 = ((coords[None] - point[:, :, None]) ** 2).sum(1)  # (N, P)
+    return ((d2 < tol * tol) & m).any(1).to(torch.float64).cpu()
+
+
+def energy_pointing_game(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
+                         masks: Optional[torch.Tensor] = None, **options: Any) -> torch.Tensor:
+    """Share of positive energy inside the annotation: Σ max(h,0)·m / Σ max(h,0) (Wang et al. 2020).
+
+    Returns (N,) float64; NaN for an empty annotation or a map without positive values.
+    """
+    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    st = _stats(h, m)
+    out = _ratio(st[:, COL["pos_in"]], st[:, COL["sum_pos"]])
+    return _nan_where(out, st[:, COL["count"]] == 0)
+
+
+def relevance_mass_accuracy(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
+                            masks: Optional[torch.Tensor] = None, **options: Any) -> torch.Tensor:
+    """Quantus ``RelevanceMassAccuracy`` (Arras et al. 2022): Σ h·m / Σ h (signed by default).
+
+    Returns (N,) float64; NaN for an empty annotation or Σ h = 0 (all-zero map); not guarded
+    for Σ h < 0 (as Quantus).
+    """
+    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    st = _stats(h, m)
+    out = _ratio(st[:, COL["sum_in"]], st[:, COL["sum"]])
+    return _nan_where(out, st[:, COL["count"]] == 0)
+
+
+def attribution_localisation(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
+                             masks: Optional[torch.Tensor] = None, *, sign: str = "abs",
+                             eps: float = 1e-9, **options: Any) -> torch.Tensor:
+    """Quantus ``AttributionLocalisation`` (Kohlbrenner et al. 2020): Σ h·m / (Σ h + eps).
+
+    Default ``sign="abs"`` as Quantus. NaN for an empty annotation or a ratio > 1; an all-zero
+    map gives 0.0 (epsilon). Quantus' ``weighted=True`` is not reproduced (it depends on the
+    batch size). Returns (N,) float64.
+    """
+    h, m, _ = prepare(heatmaps, boxes, masks, sign=sign, **options)
+    st = _stats(h, m)
+    out = st[:, COL["sum_in"]] / (st[:, COL["sum"]] + eps)
+    return _nan_where(out, (st[:, COL["count"]] == 0) | (out > 1))
+
+
+def top_k_intersection(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
+                       masks: Optional[torch.Tensor] = None, *, k: int = 1000,
+                       concept_influence: bool = False, **options: Any) -> torch.Tensor:
+    """Quantus ``TopKIntersection`` (Theiner et al. 2021): |top-k ∩ mask| / k.
+
+    Top-k by the tie rule of ``fastxai.eval.ranking`` (Quantus' unstable argsort gives a
+    result within the tie bounds). ``concept_influence`` multiplies by P / |mask|. Requires
+    1 <= k <= P. Returns (N,) float64; NaN for an empty annotation.
+    """
+    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    p = h.shape[1]
+    if not 1 <= k <= p:
+        raise InputError(f"k must be in [1, {p}] (number of pixels), got {k}")
+    sel = top_k_select(h, k)
+    hits = (sel & m).sum(1).to(torch.float64).cpu()
+    count = m.sum(1).to(torch.float64).cpu()
+    out = hits / k
+    if concept_influence:
+        out = out * p / count
+    return _nan_where(out, count == 0)
+
+
+def relevance_rank_accuracy(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
+                            masks: Optional[torch.Tensor] = None, **options: Any) -> torch.Tensor:
+    """Quantus ``RelevanceRankAccuracy`` (Arras et al. 2022): |top-K ∩ mask| / K with K = |mask|.
+
+    One stable descending sort per map (tie rule of ``fastxai.eval.ranking``). Returns (N,)
+    float64; NaN for an empty annotation.
+    """
+    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    k = m.sum(1)
+    hits = top_k_hits_variable(h, m, k).to(torch.float64).cpu()
+    kf = k.to(torch.float64).cpu()
+    return _nan_where(hits / kf.clamp(min=1), kf == 0)
+
+
+def heatmap_auroc(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
+                  masks: Optional[torch.Tensor] = None, **options: Any) -> torch.Tensor:
+    """AUROC of the heat map as a pixel classifier of the annotation (Quantus ``AUC``).
+
+    Mann-Whitney with average ranks for ties (= sklearn ``roc_curve`` + ``auc``), one sort per
+    map. Returns (N,) float64; NaN for an empty or full-image annotation; 0.5 for a constant map.
+    """
+    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    ranks, order = average_ranks(h)
+    m_sorted = m.gather(1, order)
+    n_pos = m.sum(1).to(torch.float64)
+    n_neg = m.shape[1] - n_pos
+    r_pos = (ranks * m_sorted).sum(1)
+    auc = (r_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return _nan_where(auc, (n_pos == 0) | (n_neg == 0)).cpu()
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+class LocalisationMetric(MeanMetric):
+    """Streaming mean of a localisation score: ``update(heatmaps, boxes=None, masks=None)``.
+
+    ``compute()`` gives the mean over samples with a defined score (NaN skipped; how many were
+    skipped is in ``nan_count``). Options are passed to the score function.
+    """
+
+    score_fn: Callable[..., torch.Tensor]
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        self.options = options
+
+    def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
+               masks: Optional[torch.Tensor] = None) -> None:
+        """Score a batch (N heat maps) and add it to the state."""
+        self.update_scores(type(self).score_fn(heatmaps, boxes, masks, **self.options))
+
+
+class PointingGame(LocalisationMetric):
+    """Streaming ``pointing_game`` (options: variant, tolerance, input rules)."""
+
+    score_fn = staticmethod(pointing_game)
+
+
+class EnergyPointingGame(LocalisationMetric):
+    """Streaming ``energy_pointing_game``."""
+
+    score_fn = staticmethod(energy_pointing_game)
+
+
+class RelevanceMassAccuracy(LocalisationMetric):
+    """Streaming ``relevance_mass_accuracy``."""
+
+    score_fn = staticmethod(relevance_mass_accuracy)
+
+
+class RelevanceRankAccuracy(LocalisationMetric):
+    """Streaming ``relevance_rank_accuracy``."""
+
+    score_fn = staticmethod(relevance_rank_accuracy)
+
+
+class TopKIntersection(LocalisationMetric):
+    """Streaming ``top_k_intersection`` (options: k, concept_influence)."""
+
+    score_fn = staticmethod(top_k_intersection)
+
+
+class AttributionLocalisation(LocalisationMetric):
+    """Streaming ``attribution_localisation``."""
+
+    score_fn = staticmethod(attribution_localisation)
+
+
+class HeatmapAUROC(LocalisationMetric):
+    """Streaming ``heatmap_auroc``."""
+
+    score_fn = staticmethod(heatmap_auroc)

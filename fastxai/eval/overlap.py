@@ -1,0 +1,130 @@
+"""IoU / Dice of thresholded heat maps vs the annotation, and the Saporta et al. 2022 protocol.
+
+Binarisation:
+
+* ``overlap_at_thresholds``: optional per-map min-max normalisation ``(h - min) / max(h - min)``
+  (cheXlocalize; a constant map becomes all-NaN, i.e. an empty prediction), then ``h > t``
+  (``strict=True``, cheXlocalize) or ``h >= t``, for every threshold t: (N, T) scores.
+* ``overlap_at_top_k``: the top ``ceil(q/100 * P)`` pixels (tie rule of ``fastxai.eval.ranking``)
+  for each percentage q: (N, Q) scores.
+
+Empty sets: with ``true_pos_only=False`` (default) the score is NaN only when prediction and
+annotation are both empty (a prediction on an empty annotation scores 0); with
+``true_pos_only=True`` (cheXlocalize default) it is NaN when either is empty.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+import torch
+
+from fastxai.eval.boxes import Boxes
+from fastxai.eval.errors import InputError
+from fastxai.eval.inputs import prepare
+from fastxai.eval.ranking import top_k_select
+from fastxai.eval.state import MeanMetric
+
+
+def _score(pred: torch.Tensor, m: torch.Tensor, measure: str, true_pos_only: bool) -> torch.Tensor:
+    inter = (pred & m).sum(1).to(torch.float64)
+    sp, sm = pred.sum(1).to(torch.float64), m.sum(1).to(torch.float64)
+    if measure == "iou":
+        out = inter / (sp + sm - inter)
+    elif measure == "dice":
+        out = 2 * inter / (sp + sm)
+    else:
+        raise InputError(f"measure must be iou|dice, got {measure!r}")
+    undefined = (sp == 0) | (sm == 0) if true_pos_only else (sp + sm == 0)
+    return torch.where(undefined, torch.full_like(out, float("nan")), out).cpu()
+
+
+def minmax_normalise(h: torch.Tensor) -> torch.Tensor:
+    """Per-row (h - min) / max(h - min); constant rows become NaN (cheXlocalize). h: (N, P)."""
+    shifted = h - h.amin(1, keepdim=True)
+    return shifted / shifted.amax(1, keepdim=True)
+
+
+def overlap_at_thresholds(
+    heatmaps: torch.Tensor, boxes: Optional[Boxes] = None, masks: Optional[torch.Tensor] = None, *,
+    thresholds: Sequence[float] = (0.5,), normalise: str = "minmax", strict: bool = True,
+    measure: str = "iou", true_pos_only: bool = False, **options: Any,
+) -> torch.Tensor:
+    """IoU (or Dice) of ``h > t`` (``>=`` if not strict) vs the annotation, per threshold.
+
+    ``normalise``: ``"minmax"`` (per map) or ``"none"``. Returns (N, T) float64.
+    """
+    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    if normalise == "minmax":
+        h = minmax_normalise(h.to(torch.float64))
+    elif normalise != "none":
+        raise InputError(f"normalise must be minmax|none, got {normalise!r}")
+    cols = [_score(h > t if strict else h >= t, m, measure, true_pos_only) for t in thresholds]
+    return torch.stack(cols, 1) if cols else torch.empty(h.shape[0], 0, dtype=torch.float64)
+
+
+def overlap_at_top_k(
+    heatmaps: torch.Tensor, boxes: Optional[Boxes] = None, masks: Optional[torch.Tensor] = None, *,
+    percents: Sequence[float] = (5.0, 10.0, 20.0), measure: str = "iou", true_pos_only: bool = False,
+    **options: Any,
+) -> torch.Tensor:
+    """IoU (or Dice) of the top ``ceil(q/100 * P)`` pixels vs the annotation, per q. Returns (N, Q)."""
+    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    p = h.shape[1]
+    cols = []
+    for q in percents:
+        if not 0 <= q <= 100:
+            raise InputError(f"percents must be in [0, 100], got {q}")
+        cols.append(_score(top_k_select(h, math.ceil(q / 100 * p - 1e-9)), m, measure, true_pos_only))
+    return torch.stack(cols, 1) if cols else torch.empty(h.shape[0], 0, dtype=torch.float64)
+
+
+def saporta_iou(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
+                masks: Optional[torch.Tensor] = None, *, threshold: float = 0.5,
+                true_pos_only: bool = True, **options: Any) -> torch.Tensor:
+    """cheXlocalize threshold protocol: min-max normalise, ``h > threshold``, IoU. (N,) float64.
+
+    Heat maps are upsampled bilinearly (align_corners=False) to the annotation size first;
+    the dataset mIoU is the NaN-skipping mean (``MeanIoU``). Otsu binarisation is not provided.
+    """
+    return overlap_at_thresholds(heatmaps, boxes, masks, thresholds=(threshold,), normalise="minmax",
+                                 strict=True, measure="iou", true_pos_only=true_pos_only, **options)[:, 0]
+
+
+class OverlapAtThresholds(MeanMetric):
+    """Streaming mean IoU/Dice per threshold: ``compute()`` -> (T,) (NaN skipped per column)."""
+
+    def __init__(self, thresholds: Sequence[float] = (0.5,), **options: Any) -> None:
+        super().__init__(shape=(len(thresholds),))
+        self.options = dict(options, thresholds=tuple(thresholds))
+
+    def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
+               masks: Optional[torch.Tensor] = None) -> None:
+        """Score a batch of N heat maps."""
+        self.update_scores(overlap_at_thresholds(heatmaps, boxes, masks, **self.options))
+
+
+class OverlapAtTopK(MeanMetric):
+    """Streaming mean IoU/Dice per top-k percentage: ``compute()`` -> (Q,)."""
+
+    def __init__(self, percents: Sequence[float] = (5.0, 10.0, 20.0), **options: Any) -> None:
+        super().__init__(shape=(len(percents),))
+        self.options = dict(options, percents=tuple(percents))
+
+    def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
+               masks: Optional[torch.Tensor] = None) -> None:
+        """Score a batch of N heat maps."""
+        self.update_scores(overlap_at_top_k(heatmaps, boxes, masks, **self.options))
+
+
+class MeanIoU(MeanMetric):
+    """Saporta et al. 2022 mIoU (``saporta_iou`` averaged, NaN skipped). Hit rate: ``PointingGame(variant="saporta")``."""
+
+    def __init__(self, threshold: float = 0.5, **options: Any) -> None:
+        super().__init__()
+        self.options = dict(options, threshold=threshold)
+
+    def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
+               masks: Optional[torch.Tensor] = None) -> None:
+        """Score a batch of N heat maps."""
+        self.update_scores(saporta_iou(heatmaps, boxes, masks, **self.options))

@@ -1,0 +1,103 @@
+"""Materialising ablated rows: feature-id ablation and box (window) occlusion.
+
+Both ops replace selected elements of each example by the baseline, for K perturbations at
+once, writing a (K·N, *S) batch in Captum's perturbation-major layout. They copy elements
+(a select, no arithmetic), so every dtype, bf16/fp16 included, is exact on every backend.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from fastxai import _ext, backends
+
+
+def _full(t: Tensor, x: Tensor) -> Tensor:
+    """Expand a (1|N, ...) broadcastable tensor to (1|N, *x.shape[1:]) contiguous."""
+    lead = t.shape[0] if t.dim() == x.dim() else 1
+    t = t.reshape((1,) * (x.dim() - t.dim()) + tuple(t.shape)) if t.dim() < x.dim() else t
+    return t.expand((lead,) + tuple(x.shape[1:])).contiguous()
+
+
+def reference_ablate_by_id(x: Tensor, baseline: Tensor, mask: Tensor, ids: Tensor) -> Tensor:
+    """out[k·N + n, e] = baseline[n|0, e] if mask[n|0, e] == ids[k] else x[n, e].
+
+    Shapes: x (N, *S); baseline and mask broadcastable to x with first dim 1 or N; ids (K,).
+    Returns (K·N, *S).
+    """
+    k = ids.numel()
+    view = (k,) + (1,) * x.dim()
+    hit = mask.unsqueeze(0) == ids.reshape(view).to(mask.device)
+    out = torch.where(hit, baseline.to(x.dtype).unsqueeze(0), x.unsqueeze(0))
+    out = out.expand((k,) + tuple(x.shape))
+    return out.reshape((k * x.shape[0],) + tuple(x.shape[1:]))
+
+
+def ablate_by_id(x: Tensor, baseline: Tensor, mask: Tensor, ids: Tensor) -> Tensor:
+    """Dispatching version of :func:`reference_ablate_by_id` (same contract)."""
+    backend = backends.select("ablate_by_id", x.device)
+    if backend == "torch" or x.numel() == 0 or ids.numel() == 0:
+        return reference_ablate_by_id(x, baseline, mask, ids)
+    xc = x.contiguous()
+    base = _full(baseline.to(x.dtype), x)
+    m = _full(mask.to(torch.int64), x)
+    ids64 = ids.to(device=x.device, dtype=torch.int64).contiguous()
+    out = torch.empty((ids.numel() * x.shape[0],) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+    n, e = x.shape[0], x[0].numel()
+    if backend == "cpp":
+        _ext.cpp().ablate_by_id(
+            out.data_ptr(), xc.data_ptr(), base.data_ptr(), m.data_ptr(), ids64.data_ptr(),
+            ids.numel(), n, e, base.shape[0] == n and n > 1, m.shape[0] == n and n > 1,
+            x.element_size(),
+        )
+    else:
+        from fastxai.kernels.ablate import ablate_by_id as triton_ablate
+
+        triton_ablate(out, xc, base, m, ids64, n, e)
+    return out
+
+
+def reference_occlude_boxes(x: Tensor, baseline: Tensor, starts: Tensor, window: Sequence[int]) -> Tensor:
+    """out[k·N + n, e] = baseline[n|0, e] if e lies in box k else x[n, e].
+
+    Box k covers ``[starts[k, d], starts[k, d] + window[d])`` along non-batch dim d (clipped
+    to the input). Shapes: x (N, *S) with r = len(S) dims; starts (K, r) int; window (r,).
+    """
+    k = starts.shape[0]
+    inside = torch.ones((k,) + tuple(x.shape[1:]), dtype=torch.bool, device=x.device)
+    for d, size in enumerate(x.shape[1:]):
+        pos = torch.arange(size, device=x.device)
+        s = starts[:, d : d + 1].to(x.device)
+        hit = (pos >= s) & (pos < s + window[d])  # (K, size)
+        shape = [k] + [1] * (x.dim() - 1)
+        shape[d + 1] = size
+        inside = inside & hit.reshape(shape)
+    out = torch.where(inside.unsqueeze(1), baseline.to(x.dtype).unsqueeze(0), x.unsqueeze(0))
+    out = out.expand((k,) + tuple(x.shape))
+    return out.reshape((k * x.shape[0],) + tuple(x.shape[1:]))
+
+
+def occlude_boxes(x: Tensor, baseline: Tensor, starts: Tensor, window: Sequence[int]) -> Tensor:
+    """Dispatching version of :func:`reference_occlude_boxes` (same contract)."""
+    backend = backends.select("occlude_boxes", x.device, has_triton=True)
+    r = x.dim() - 1
+    if backend == "torch" or x.numel() == 0 or starts.shape[0] == 0 or r > 6:
+        return reference_occlude_boxes(x, baseline, starts, window)
+    xc = x.contiguous()
+    base = _full(baseline.to(x.dtype), x)
+    st = starts.to(device=x.device, dtype=torch.int64).contiguous()
+    out = torch.empty((starts.shape[0] * x.shape[0],) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+    n = x.shape[0]
+    if backend == "cpp":
+        _ext.cpp().occlude_boxes(
+            out.data_ptr(), xc.data_ptr(), base.data_ptr(), st.data_ptr(), starts.shape[0], n,
+            list(x.shape[1:]), [int(w) for w in window], base.shape[0] == n and n > 1,
+            x.element_size(),
+        )
+    else:
+        from fastxai.kernels.ablate import occlude_boxes as triton_occlude
+
+        triton_occlude(out, xc, base, st, n, list(x.shape[1:]), [int(w) for w in window])
+    return out

@@ -1,0 +1,108 @@
+"""Integrated-gradients path ops: interpolation of the step inputs and the weighted reduction
+of the step gradients.
+
+``ig_interpolate``:  out[s, n, f] = b[n, f] + alpha[s] * (x[n, f] - b[n, f])   -> (S*N, ...)
+``ig_weighted_sum``: acc[n, f] += sum_s w[s] * g[s, n, f]                       -> (N, ...)
+
+Rows are step-major (row = s * N + n), Captum's layout. The reduction runs per chunk of steps
+and accumulates into ``acc``, so all S*N gradient rows never need to exist at once.
+Backends: C++ (CPU), Triton (CUDA / interpreter), torch reference; float32 and float64.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from fastxai import _ext, backends
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+def reference_ig_interpolate(x: Tensor, b: Tensor, alphas: Tensor) -> Tensor:
+    """Plain torch: ``cat([b + a * (x - b) for a in alphas])``. x (N, ...), b broadcastable
+    to x, alphas (S,) -> (S*N, ...)."""
+    b = b.to(dtype=x.dtype).expand_as(x)
+    a = alphas.to(dtype=x.dtype, device=x.device).reshape((-1,) + (1,) * x.dim())
+    out = b.unsqueeze(0) + a * (x - b).unsqueeze(0)
+    return out.reshape((-1,) + tuple(x.shape[1:]))
+
+
+def reference_ig_weighted_sum(grads: Tensor, weights: Tensor, n: int) -> Tensor:
+    """Plain torch: grads (S*N, ...) step-major, weights (S,) -> (N, ...) = sum_s w_s g_s."""
+    s = weights.numel()
+    w = weights.to(dtype=grads.dtype, device=grads.device).reshape((s,) + (1,) * grads.dim())
+    return (grads.reshape((s, n) + tuple(grads.shape[1:])) * w).sum(0)
+
+
+def _backend(op: str, t: Tensor) -> str:
+    if t.dtype not in _DTYPES:
+        return "torch"
+    return backends.select(op, t.device)
+
+
+def ig_interpolate(x: Tensor, b: Tensor, alphas: Sequence[float] | Tensor) -> Tensor:
+    """Step inputs ``b + alpha_s (x - b)`` for every step, step-major.
+
+    Args:
+        x: inputs (N, ...).
+        b: baselines broadcastable to ``x`` (scalar tensor, (1, ...) or (N, ...)).
+        alphas: (S,) path positions.
+    Returns:
+        (S*N, ...) tensor in ``x``'s dtype.
+    """
+    alphas_t = torch.as_tensor(alphas, dtype=torch.float64)
+    backend = _backend("ig_interpolate", x)
+    if backend == "torch" or x.numel() == 0 or alphas_t.numel() == 0:
+        return reference_ig_interpolate(x, b, alphas_t)
+    xc = x.detach().contiguous()
+    bc = b.detach().to(dtype=x.dtype, device=x.device).expand_as(x).contiguous()
+    s = alphas_t.numel()
+    out = torch.empty((s * x.shape[0],) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+    if backend == "cpp":
+        a = alphas_t.contiguous()
+        _ext.cpp().ig_interpolate(
+            xc.data_ptr(), bc.data_ptr(), a.data_ptr(), out.data_ptr(), s, xc.numel(),
+            x.dtype == torch.float64,
+        )
+    else:
+        from fastxai.kernels.ig_path import ig_interpolate_launch
+
+        ig_interpolate_launch(xc, bc, alphas_t.to(device=x.device, dtype=x.dtype), out)
+    return out
+
+
+def ig_weighted_sum(
+    grads: Tensor, weights: Sequence[float] | Tensor, n: int, acc: Optional[Tensor] = None
+) -> Tensor:
+    """Accumulate ``acc += sum_s w_s * grads[s]``.
+
+    Args:
+        grads: (S*N, ...) step-major gradients.
+        weights: (S,) step weights.
+        n: N, rows per step.
+        acc: (N, ...) accumulator (created as zeros when None); returned.
+    """
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    if acc is None:
+        acc = torch.zeros((n,) + tuple(grads.shape[1:]), dtype=grads.dtype, device=grads.device)
+    backend = _backend("ig_weighted_sum", grads)
+    if backend == "torch" or grads.numel() == 0 or acc.dtype != grads.dtype:
+        acc += reference_ig_weighted_sum(grads, w, n).to(acc.dtype)
+        return acc
+    g = grads.detach().contiguous()
+    if not acc.is_contiguous():
+        raise ValueError("ig_weighted_sum: acc must be contiguous")
+    s = w.numel()
+    if backend == "cpp":
+        wc = w.contiguous()
+        _ext.cpp().ig_weighted_sum(
+            g.data_ptr(), wc.data_ptr(), acc.data_ptr(), s, acc.numel(),
+            grads.dtype == torch.float64,
+        )
+    else:
+        from fastxai.kernels.ig_path import ig_weighted_sum_launch
+
+        ig_weighted_sum_launch(g, w.to(device=g.device, dtype=g.dtype), acc)
+    return acc

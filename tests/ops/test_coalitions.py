@@ -1,0 +1,92 @@
+"""fastxai.ops.coalitions: torch reference vs C++ vs Triton (interpreter), bit for bit."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from fastxai import _ext, backends
+from fastxai.ops import coalitions as C
+from fastxai.ops.philox import reference_philox_uniform
+
+SHAPES = [(1, 1), (3, 7), (5, 37), (2, 1030), (0, 5), (4, 0)]
+
+
+def test_reference_matches_philox_counters():
+    s = torch.tensor([0, 3, 9]); e = torch.tensor([1, 0, 2])
+    keys = C.reference_coalition_keys(11, s, e, 6, stream=2)
+    for r in range(3):
+        for j in range(6):
+            want = reference_philox_uniform(11, torch.tensor(j), int(s[r]), int(e[r]), 2)
+            assert keys[r, j] == want
+
+
+@pytest.mark.skipif(not _ext.HAS_CPP, reason="fastxai._C not built")
+@pytest.mark.parametrize("rows,m", SHAPES)
+def test_cpp_matches_reference(rows, m):
+    s = torch.arange(rows) * 7 + 2**33  # counters taken mod 2**32
+    e = torch.arange(rows) % 3
+    ref = C.reference_coalition_keys(2**40 + 5, s, e, m)
+    with backends.use_backend("cpp"):
+        got = C.coalition_keys(2**40 + 5, s, e, m)
+        mask = C.bernoulli_coalitions(2**40 + 5, s, e, m, p=0.3)
+        assert backends.last_backend["coalitions"] == "cpp"
+    assert got.dtype == torch.float32 and got.shape == (rows, m)
+    assert torch.equal(got, ref)
+    assert torch.equal(mask, ref < 0.3)
+
+
+def test_chunk_invariance_and_stats():
+    s = torch.arange(4000)
+    full = C.bernoulli_coalitions(1, s, None, 16)
+    part = torch.cat([C.bernoulli_coalitions(1, s[i:i + 333], None, 16) for i in range(0, 4000, 333)])
+    assert torch.equal(full, part)
+    assert abs(full.float().mean().item() - 0.5) < 0.01
+
+
+def test_shapley_kernel_sizes_follow_the_kernel():
+    m = 8
+    z = C.shapley_kernel_coalitions(3, torch.arange(40000), None, m)
+    k = z.sum(1)
+    assert int(k.min()) >= 1 and int(k.max()) <= m - 1
+    freq = torch.bincount(k, minlength=m)[1:m].double() / k.numel()
+    want = C.shapley_kernel_size_cdf(m).diff(prepend=torch.zeros(1, dtype=torch.float64))
+    assert torch.allclose(freq, want, atol=0.01)
+    # within a size, every feature equally likely
+    assert torch.allclose(z.double().mean(0), torch.full((m,), 0.5, dtype=torch.float64), atol=0.02)
+
+
+def test_permutations_are_permutations():
+    p = C.permutations(9, torch.arange(50), 13)
+    assert torch.equal(p.sort(1).values, torch.arange(13).expand(50, 13))
+    assert not torch.equal(p[0], p[1])
+
+
+_TRITON_SCRIPT = textwrap.dedent(
+    """
+    import torch
+    from fastxai import backends
+    from fastxai.ops import coalitions as C
+    for rows, m in [(1, 1), (3, 7), (5, 37), (2, 1030), (0, 5)]:
+        s = torch.arange(rows) * 5 + 1
+        e = torch.arange(rows) % 2
+        ref = C.reference_coalition_keys(77, s, e, m, stream=1)
+        with backends.use_backend("triton"):
+            got = C.coalition_keys(77, s, e, m, stream=1)
+            mask = C.bernoulli_coalitions(77, s, e, m, p=0.5, stream=1)
+            assert backends.last_backend["coalitions"] == "triton"
+        assert torch.equal(got, ref), (rows, m)
+        assert torch.equal(mask, ref < 0.5), (rows, m)
+    print("OK")
+    """
+)
+
+
+@pytest.mark.skipif(not backends.triton_available(), reason="triton not installed")
+def test_triton_interpreter_matches_reference():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    res = subprocess.run([sys.executable, "-c", _TRITON_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
