@@ -7,6 +7,7 @@ even when the forward raises.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -99,49 +100,109 @@ class LayerCapture:
             )
 
 
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def hooks_paused() -> Iterator[None]:
+    """Inside, :func:`override_backward` hooks do nothing (for re-running a module in a rule)."""
+    prev = getattr(_state, "paused", False)
+    _state.paused = True
+    try:
+        yield
+    finally:
+        _state.paused = prev
+
+
+def _paused() -> bool:
+    return getattr(_state, "paused", False)
+
+
+class _Record:
+    """Per-call state of one overridden module: the plain gradient of its output, set by the
+    next overridden module when that one consumes this output directly."""
+
+    __slots__ = ("module", "x", "plain", "upstream")
+
+    def __init__(self, module: nn.Module, x: Tensor) -> None:
+        self.module = module
+        self.x = x
+        self.plain: Optional[Tensor] = None
+        self.upstream: Optional["_Record"] = None
+
+
 class _OverrideGrad(torch.autograd.Function):
-    """Identity on ``y`` in the forward; the backward sends ``rule(grad_y)`` to ``x`` instead
-    of the module's own vector-Jacobian product."""
+    """Identity on ``y`` in the forward; the backward sends ``rule(grad_y, plain_grad_y)`` to
+    the module inputs ``xs`` instead of the module's own vector-Jacobian product."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, y: Tensor, rule: Callable[[Tensor], Tensor]) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, rule: Any, rec: Any, y: Tensor, *xs: Tensor) -> Tensor:  # type: ignore[override]
         ctx.rule = rule
+        ctx.rec = rec
+        ctx.n = len(xs)
         return y.clone()
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], None, None]:  # type: ignore[override]
-        return ctx.rule(grad), None, None
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:  # type: ignore[override]
+        rec: _Record = ctx.rec
+        plain = rec.plain if rec.plain is not None else grad
+        if rec.upstream is not None and ctx.n == 1:
+            # what a tensor hook on this module's input would have seen before the rule
+            rec.upstream.plain = vjp(rec.module, rec.x, grad)
+        out = ctx.rule(grad, plain)
+        out = out if isinstance(out, tuple) else (out,)
+        return (None, None, None) + tuple(out)
 
 
-RuleFactory = Callable[[nn.Module, Tensor, Tensor], Callable[[Tensor], Tensor]]
+Rule = Callable[[Tensor, Tensor], Any]
+RuleFactory = Callable[..., Rule]
 
 
 @contextlib.contextmanager
 def override_backward(
     modules: Sequence[nn.Module], make_rule: RuleFactory
 ) -> Iterator[None]:
-    """For each module (one tensor in, one tensor out), replace its backward by a rule.
+    """For each module (tensor inputs, one tensor out), replace its backward by a rule.
 
-    ``make_rule(module, x, y)`` is called in the forward with the module's input ``x`` (the
-    autograd node before the module) and output ``y`` (detached values) and returns
-    ``rule(grad_y) -> grad_x``. In-place modules get a copy of their input so ``x`` is intact.
+    ``make_rule(module, x, y)`` (``make_rule(module, (x1, x2, ...), y)`` for modules with several
+    tensor inputs) is called in the forward with the module's input values and output value
+    (detached) and returns ``rule(grad_y, plain_grad_y) -> grad_x`` (a tuple for several inputs).
+    ``grad_y`` is the gradient arriving at the output (already shaped by the rules after it);
+    ``plain_grad_y`` equals it unless the output feeds another overridden module directly, in
+    which case it is the gradient that module's *own* backward would have produced. That is
+    what Captum's tensor-hook implementation hands its rules as ``grad_output`` (its hook on
+    the output runs before the next module's hook rewrites the gradient), so rules that
+    follow Captum use it where Captum uses ``grad_output``.
+    In-place modules get a copy of their input so ``x`` is intact.
     """
     handles: List[Any] = []
-    inputs: Dict[int, Tensor] = {}
+    inputs: Dict[int, Tuple[Tensor, ...]] = {}
+    produced: Dict[int, Tuple[Tensor, _Record]] = {}
 
     def pre_hook(module: nn.Module, args: Tuple[Any, ...]) -> Any:
-        x = args[0]
-        inputs[id(module)] = x
-        if getattr(module, "inplace", False) and isinstance(x, Tensor):
-            return (x.clone(),) + tuple(args[1:])
+        if _paused():
+            return None
+        xs = tuple(a for a in args if isinstance(a, Tensor))
+        inputs[id(module)] = xs
+        if getattr(module, "inplace", False) and xs:
+            return tuple(a.clone() if a is xs[0] else a for a in args)
         return None
 
     def hook(module: nn.Module, args: Any, out: Any) -> Any:
-        x = inputs.pop(id(module), None)
-        if x is None or not isinstance(out, Tensor) or not torch.is_grad_enabled():
+        if _paused():
             return None
-        rule = make_rule(module, x.detach(), out.detach())
-        return _OverrideGrad.apply(x, out.detach(), rule)
+        xs = inputs.pop(id(module), None)
+        if not xs or not isinstance(out, Tensor) or not torch.is_grad_enabled():
+            return None
+        rec = _Record(module, xs[0].detach())
+        prev = produced.get(id(xs[0]))
+        if len(xs) == 1 and prev is not None and prev[0] is xs[0]:
+            rec.upstream = prev[1]
+        vals = tuple(x.detach() for x in xs)
+        rule = make_rule(module, vals[0] if len(vals) == 1 else vals, out.detach())
+        new = _OverrideGrad.apply(rule, rec, out.detach(), *xs)
+        produced[id(new)] = (new, rec)
+        return new
 
     try:
         for m in modules:
@@ -152,6 +213,7 @@ def override_backward(
         for h in handles:
             h.remove()
         inputs.clear()
+        produced.clear()
 
 
 def vjp(module: nn.Module, x: Tensor, grad: Tensor) -> Tensor:

@@ -31,7 +31,9 @@ from fastxai.attr._gradient.gradient_shap import callable_baselines
 from fastxai.engine.gradient import check_dropout, check_float_inputs, differentiate, select_row_outputs
 from fastxai.engine.hooks import modules_of_type, override_backward, vjp
 
-Rule = Callable[[Tensor], Tensor]
+Rule = Callable[[Tensor, Tensor], Tensor]
+# Rules receive (grad, plain): ``grad`` is the gradient reaching the module output, ``plain``
+# what Captum's hooks pass as ``grad_output`` (see fastxai.engine.hooks.override_backward).
 
 
 def _diffs(x: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
@@ -43,8 +45,8 @@ def _diffs(x: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
 def _nonlinear(module: nn.Module, x: Tensor, y: Tensor, eps: float) -> Rule:
     dx, dy = _diffs(x, y)
 
-    def rule(g: Tensor) -> Tensor:
-        return torch.where(dx.abs() < eps, vjp(module, x, g), g * dy / dx)
+    def rule(g: Tensor, plain: Tensor) -> Tensor:
+        return torch.where(dx.abs() < eps, vjp(module, x, g), plain * dy / dx)
 
     return rule
 
@@ -52,8 +54,8 @@ def _nonlinear(module: nn.Module, x: Tensor, y: Tensor, eps: float) -> Rule:
 def _softmax(module: nn.Module, x: Tensor, y: Tensor, eps: float) -> Rule:
     base = _nonlinear(module, x, y, eps)
 
-    def rule(g: Tensor) -> Tensor:
-        unnorm = base(g)
+    def rule(g: Tensor, plain: Tensor) -> Tensor:
+        unnorm = base(g, plain)
         return unnorm - unnorm.sum() * 1 / g.numel()
 
     return rule
@@ -69,7 +71,7 @@ _POOL = {
 def _maxpool(module: nn.Module, x: Tensor, y: Tensor, eps: float) -> Rule:
     pool, unpool = _POOL[type(module)]
 
-    def rule(g: Tensor) -> Tensor:
+    def rule(g: Tensor, plain: Tensor) -> Tensor:
         with torch.no_grad():
             xi, xr = x.chunk(2)
             yi, yr = y.chunk(2)
@@ -79,10 +81,11 @@ def _maxpool(module: nn.Module, x: Tensor, y: Tensor, eps: float) -> Rule:
             _, idx = pool(x, module.kernel_size, module.stride, module.padding, module.dilation,
                           module.ceil_mode, True)
             a, b = torch.chunk(
-                unpool(g * dy, idx, module.kernel_size, module.stride, module.padding, list(x.shape)), 2
+                unpool(plain * dy, idx, module.kernel_size, module.stride, module.padding, list(x.shape)), 2
             )
             u = torch.cat(2 * [a + b])
-            return torch.where(dx.abs() < eps, vjp(module, x, g), u / dx)
+            # Captum indexes its grad_input tensor with [0] here (the first row, broadcast)
+            return torch.where(dx.abs() < eps, vjp(module, x, g)[0], u / dx)
 
     return rule
 

@@ -17,13 +17,13 @@ from fastxai.engine.gradient import gradients
 from fastxai.engine.hooks import override_backward
 
 
-def _guided_rule(module: nn.Module, x: Tensor, y: Tensor) -> Callable[[Tensor], Tensor]:
+def _guided_rule(module: nn.Module, x: Tensor, y: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
     pos = x > 0
-    return lambda g: torch.relu(torch.where(pos, g, torch.zeros_like(g)))
+    return lambda g, plain: torch.relu(torch.where(pos, g, torch.zeros_like(g)))
 
 
-def _deconv_rule(module: nn.Module, x: Tensor, y: Tensor) -> Callable[[Tensor], Tensor]:
-    return lambda g: torch.relu(g)
+def _deconv_rule(module: nn.Module, x: Tensor, y: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
+    return lambda g, plain: torch.relu(plain)
 
 
 class _ModifiedRelu(GradientAttribution):

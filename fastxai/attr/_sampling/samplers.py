@@ -22,6 +22,16 @@ from torch.distributions.categorical import Categorical
 from fastxai.ops import coalitions as ops
 
 
+def captum_fit_draw(n_features: int) -> None:
+    """Replay the global-RNG draws of Captum's per-example surrogate fit, so the next
+    example's coalitions match Captum's: iterating its ``DataLoader`` draws a base seed
+    (``random_()`` on an int64) and the fitted ``LinearModel`` builds an ``nn.Linear(M, 1)``
+    whose initialisation draws M + 1 uniforms."""
+    torch.empty((), dtype=torch.int64).random_()
+    torch.empty(1, n_features).uniform_()
+    torch.empty(1).uniform_()
+
+
 def _sample_grid(n_samples: int, n_examples: int, device: torch.device) -> tuple[Tensor, Tensor]:
     s = torch.arange(n_samples, device=device).repeat_interleave(n_examples)
     e = torch.arange(n_examples, device=device).repeat(n_samples)
@@ -32,8 +42,11 @@ def lime_coalitions(n_samples: int, n_examples: int, n_features: int, device: to
                     seed: Optional[int] = None) -> Tensor:
     """Bernoulli(0.5) coalitions, (S, N, M) bool. Captum order: example-major draws."""
     if seed is None:
-        draws = torch.bernoulli(torch.ones(n_examples * n_samples, n_features) * 0.5)
-        z = draws.reshape(n_examples, n_samples, n_features).transpose(0, 1)
+        draws = []
+        for _ in range(n_examples):
+            draws.append(torch.bernoulli(torch.ones(n_samples, n_features) * 0.5))
+            captum_fit_draw(n_features)
+        z = torch.stack(draws).transpose(0, 1)
         return z.to(device=device, dtype=torch.bool)
     s, e = _sample_grid(n_samples, n_examples, device)
     return ops.bernoulli_coalitions(seed, s, e, n_features).reshape(n_samples, n_examples, n_features)
@@ -66,9 +79,11 @@ def kernel_shap_coalitions(n_samples: int, n_examples: int, n_features: int, dev
         probs_2d = dist.probs.reshape(-1, n_features)
         ks = torch.empty(n_examples * n_draw, dtype=torch.long)
         vals = torch.empty(n_examples * n_draw, n_features)
-        for i in range(n_examples * n_draw):  # Captum's interleaved draws: size, then normals
-            ks[i] = torch.multinomial(probs_2d, 1, True)[0, 0]
-            vals[i] = torch.randn(1, n_features)[0]
+        for e in range(n_examples):
+            for i in range(e * n_draw, (e + 1) * n_draw):  # Captum's order: size, then normals
+                ks[i] = torch.multinomial(probs_2d, 1, True)[0, 0]
+                vals[i] = torch.randn(1, n_features)[0]
+            captum_fit_draw(n_features)
         thr = vals.sort(dim=1).values.gather(1, (n_features - ks - 1).clamp(min=0)[:, None])
         rand = (vals > thr).reshape(n_examples, n_draw, n_features).transpose(0, 1).to(device)
     else:

@@ -1,0 +1,114 @@
+"""FeatureAblation equals Captum's on conv nets, MLPs and multi-input models."""
+import pytest
+import torch
+
+captum_attr = pytest.importorskip("captum.attr")
+
+from fastxai.attr import FeatureAblation
+from fastxai._captum.errors import InputError, NonFiniteOutputError
+from tests.attr.models import MLP, ConvNet, TwoInput, assert_close, make
+
+GRID = torch.arange(16).reshape(4, 4).repeat_interleave(2, 0).repeat_interleave(2, 1).reshape(1, 1, 8, 8)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(target=1),
+        dict(target=torch.tensor([0, 3, 2]), feature_mask=GRID),
+        dict(target=[1, 2, 3], feature_mask=GRID, baselines=0.5, perturbations_per_eval=5),
+        dict(target=2, baselines=torch.rand(1, 3, 8, 8), feature_mask=GRID + 7),
+    ],
+)
+def test_conv_parity(dtype, kwargs) -> None:
+    net = make(ConvNet(), dtype)
+    x = torch.randn(3, 3, 8, 8, dtype=dtype)
+    kwargs = {k: (v.to(dtype) if k == "baselines" and torch.is_tensor(v) else v) for k, v in kwargs.items()}
+    expected = captum_attr.FeatureAblation(net).attribute(x, **kwargs)
+    got = FeatureAblation(net).attribute(x, **kwargs)
+    assert_close(got, expected, dtype)
+
+
+def test_mlp_and_scalar_per_batch_forward() -> None:
+    net = make(MLP())
+    x = torch.randn(4, 10, dtype=torch.float64)
+    assert_close(FeatureAblation(net).attribute(x, target=2),
+                 captum_attr.FeatureAblation(net).attribute(x, target=2))
+    total = lambda inp: net(inp).sum()  # one scalar per batch
+    mask = torch.arange(10).reshape(1, 10) // 3
+    assert_close(FeatureAblation(total).attribute(x, feature_mask=mask),
+                 captum_attr.FeatureAblation(total).attribute(x, feature_mask=mask))
+
+
+def test_multi_input_cross_tensor_ids_and_additional_args() -> None:
+    net = make(TwoInput())
+    img, tab = torch.randn(2, 2, 4, 4, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)
+    masks = (torch.arange(4).repeat_interleave(4).reshape(1, 1, 4, 4).expand(1, 2, 4, 4),
+             torch.tensor([[0, 1, 5, 6, 6]]))  # ids 0 and 1 shared across tensors
+    kw = dict(target=1, feature_mask=masks, additional_forward_args=(2.0,), baselines=(0.1, -1.0))
+    assert_close(FeatureAblation(net).attribute((img, tab), **kw),
+                 captum_attr.FeatureAblation(net).attribute((img, tab), **kw))
+
+
+def test_multi_target_one_pass_equals_per_target_calls() -> None:
+    net = make(ConvNet())
+    x = torch.randn(3, 3, 8, 8, dtype=torch.float64)
+    targets = torch.tensor([[0, 1], [2, 3], [1, 1]])
+    both = FeatureAblation(net).attribute(x, target=targets, feature_mask=GRID)
+    assert both.shape == (3, 2, 3, 8, 8)
+    for k in range(2):
+        single = FeatureAblation(net).attribute(x, target=targets[:, k], feature_mask=GRID)
+        torch.testing.assert_close(both[:, k], single, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("max_batch", [3, 7, 64, None])
+def test_any_chunking_gives_the_same_answer(max_batch) -> None:
+    net = make(ConvNet())
+    x = torch.randn(3, 3, 8, 8, dtype=torch.float64)
+    ref = captum_attr.FeatureAblation(net).attribute(x, target=0, feature_mask=GRID)
+    got = FeatureAblation(net).attribute(x, target=0, feature_mask=GRID, max_batch=max_batch)
+    assert_close(got, ref)
+
+
+def test_bf16_inputs_run() -> None:
+    net = make(ConvNet(), torch.bfloat16)
+    x = torch.randn(2, 3, 8, 8, dtype=torch.bfloat16)
+    out = FeatureAblation(net).attribute(x, target=0, feature_mask=GRID)
+    assert out.dtype == torch.bfloat16 and out.shape == x.shape
+
+
+def test_captum_object_contract() -> None:
+    fa = FeatureAblation(make(MLP()))
+    assert hasattr(fa.attribute, "__wrapped__")
+    assert fa.has_convergence_delta() is False
+    assert fa.multiplies_by_inputs is True
+    assert FeatureAblation.get_name() == "Feature Ablation"
+
+
+def test_bad_inputs_are_named() -> None:
+    net = make(ConvNet())
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with pytest.raises(InputError, match="baselines\\[0\\]"):
+        FeatureAblation(net).attribute(x, target=0, baselines=torch.zeros(2, 3, 4, 4))
+    with pytest.raises(IndexError, match="out of range"):
+        FeatureAblation(net).attribute(x, target=9)
+    with pytest.raises(InputError, match="target list has length"):
+        FeatureAblation(net).attribute(x, target=[0, 1, 2])
+    with pytest.raises(InputError, match="feature_mask\\[0\\]"):
+        FeatureAblation(net).attribute(x, target=0, feature_mask=torch.zeros(1, 1, 4, 4, dtype=torch.long))
+    with pytest.raises(InputError, match="perturbations_per_eval"):
+        FeatureAblation(net).attribute(x, target=0, perturbations_per_eval=0)
+    net.train()
+    with pytest.raises(InputError, match="BatchNorm"):
+        FeatureAblation(net).attribute(x, target=0)
+
+
+def test_non_finite_outputs_name_the_chunk() -> None:
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        out = x.sum(dim=1, keepdim=True)
+        return torch.where(x[:, 3:4] == 0, torch.full_like(out, float("nan")), out)
+
+    x = torch.ones(2, 6, dtype=torch.float64)
+    with pytest.raises(NonFiniteOutputError, match="chunk 3\\.\\.3"):
+        FeatureAblation(forward).attribute(x, target=0, perturbations_per_eval=1)

@@ -1,0 +1,250 @@
+"""GroupReport vs fairlearn 0.15 MetricFrame / derived metrics and scikit-learn (1e-6)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import fastxai.eval.groups as GR
+from fastxai.eval.bootstrap import multiplicities
+from fastxai.eval.errors import InputError
+from fastxai.eval.group_encoding import encode_groups
+from metric_tester import check_batching
+
+fl = pytest.importorskip("fairlearn.metrics")
+skm = pytest.importorskip("sklearn.metrics")
+
+ATOL = 1e-6
+
+
+def _data(n=600, seed=0):
+    g = np.random.default_rng(seed)
+    sex = g.choice(["F", "M"], n)
+    age = g.choice(["<40", "40-60", ">60"], n, p=[0.3, 0.4, 0.3])
+    # empty intersection: no (M, >60)
+    age[(sex == "M") & (age == ">60")] = "40-60"
+    y = (g.random(n) < 0.4).astype(int)
+    s = np.clip(0.35 * y + 0.65 * g.random(n), 0, 1).round(3)  # ties
+    w = g.random(n) + 0.5
+    return y, s, sex, age, w
+
+
+def _thr(fn, **kw):
+    def f(y_true, y_pred, **k):
+        return fn(y_true, (np.asarray(y_pred) >= 0.5).astype(int), **kw, **k)
+    f.__name__ = fn.__name__
+    return f
+
+
+FL_METRICS = {
+    "accuracy": _thr(skm.accuracy_score),
+    "balanced_accuracy": _thr(skm.balanced_accuracy_score),
+    "tpr": _thr(fl.true_positive_rate),
+    "fnr": _thr(fl.false_negative_rate),
+    "fpr": _thr(fl.false_positive_rate),
+    "tnr": _thr(fl.true_negative_rate),
+    "ppv": _thr(skm.precision_score, zero_division=0.0),
+    "selection_rate": _thr(fl.selection_rate),
+    "auroc": skm.roc_auc_score,
+    "brier": skm.brier_score_loss,
+    "nll": lambda yt, yp, **k: skm.log_loss(yt, yp, labels=[0, 1], **k),
+}
+
+
+def _compare(ours: GR.GroupReport, mf, names) -> None:
+    for m in names:
+        np.testing.assert_allclose(ours.by_group[m].numpy(), mf.by_group[m].to_numpy(dtype=float),
+                                   atol=ATOL, rtol=0, equal_nan=True, err_msg=m)
+        assert ours.overall[m] == pytest.approx(float(mf.overall[m]), abs=ATOL), m
+        for meth in ("between_groups", "to_overall"):
+            assert ours.difference(meth)[m] == pytest.approx(float(mf.difference(meth)[m]), abs=ATOL, nan_ok=True)
+            assert ours.ratio(meth)[m] == pytest.approx(float(mf.ratio(meth)[m]), abs=ATOL, nan_ok=True)
+        assert ours.group_min()[m] == pytest.approx(float(mf.group_min()[m]), abs=ATOL)
+        assert ours.group_max()[m] == pytest.approx(float(mf.group_max()[m]), abs=ATOL)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_metricframe_parity_two_features(weighted) -> None:
+    y, s, sex, age, w = _data()
+    sw = w if weighted else None
+    sf = {"sex": sex, "age": age}
+    params = {m: {"sample_weight": w} for m in FL_METRICS} if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mf = fl.MetricFrame(metrics=FL_METRICS, y_true=y, y_pred=s, sensitive_features=sf, sample_params=params)
+    ours = GR.group_report(y, y_score=s, sensitive_features=sf, sample_weight=sw, metrics=list(FL_METRICS))
+    assert ours.groups == list(mf.by_group.index)
+    assert torch.isnan(ours.by_group["accuracy"][ours.groups.index(("M", ">60"))])  # empty intersection
+    _compare(ours, mf, list(FL_METRICS))
+    assert list(ours.to_pandas().index) == list(mf.by_group.index)
+
+
+def test_zero_division_nan_warning_and_fairlearn_value() -> None:
+    y, s, sex, _, _ = _data(200, seed=1)
+    y[sex == "F"] = 0  # group F has no positives
+    with pytest.warns(GR.GroupMetricWarning, match=r"tpr is undefined \(no positives\).*F \(n=\d+\)"):
+        ours = GR.group_report(y, y_score=s, sensitive_features=sex, metrics=["tpr", "fnr", "auroc"])
+    assert torch.isnan(ours.by_group["tpr"][0]) and torch.isnan(ours.by_group["auroc"][0])
+    mf = fl.MetricFrame(metrics={"tpr": FL_METRICS["tpr"]}, y_true=y, y_pred=s, sensitive_features=sex)
+    assert float(mf.by_group["tpr"].iloc[0]) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GR.GroupMetricWarning)
+        filled = GR.group_report(y, y_score=s, sensitive_features=sex, metrics=["tpr"], zero_division=0.0)
+    _compare(filled, mf, ["tpr"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = skm.roc_auc_score(y[sex == "F"], s[sex == "F"])
+    assert np.isnan(sk)  # sklearn 1.9: NaN for a one-class group, as ours
+
+
+def test_min_group_size_warns() -> None:
+    y, s, sex, _, _ = _data(100, seed=2)
+    sex = sex.copy()
+    sex[:3] = "X"
+    with pytest.warns(GR.GroupMetricWarning, match=r"X \(n=3\)"):
+        r = GR.group_report(y, y_score=s, sensitive_features=sex, metrics=["accuracy"], min_group_size=5)
+    assert torch.isnan(r.by_group["accuracy"][2]) and r.counts[2] == 3
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_derived_fairness_metrics(weighted) -> None:
+    y, s, sex, age, w = _data(500, seed=3)
+    yp = (s >= 0.5).astype(int)
+    sw = w if weighted else None
+    sf = np.stack([sex, age], 1)
+    kw = dict(sensitive_features=sf, sample_weight=sw)
+    assert GR.demographic_parity_difference(y, yp, **kw) == pytest.approx(fl.demographic_parity_difference(y, yp, **kw), abs=ATOL)
+    assert GR.demographic_parity_ratio(y, yp, **kw) == pytest.approx(fl.demographic_parity_ratio(y, yp, **kw), abs=ATOL)
+    for agg in ("worst_case", "mean"):
+        for meth in ("between_groups", "to_overall"):
+            ours = GR.equalized_odds_difference(y, yp, method=meth, agg=agg, zero_division=0.0, **kw)
+            assert ours == pytest.approx(fl.equalized_odds_difference(y, yp, method=meth, agg=agg, **kw), abs=ATOL)
+            ours = GR.equalized_odds_ratio(y, yp, method=meth, agg=agg, zero_division=0.0, **kw)
+            assert ours == pytest.approx(fl.equalized_odds_ratio(y, yp, method=meth, agg=agg, **kw), abs=ATOL)
+    assert GR.equal_opportunity_difference(y, yp, zero_division=0.0, **kw) == pytest.approx(
+        fl.equal_opportunity_difference(y, yp, **kw), abs=ATOL)
+
+
+def _ece_fixed_reference(y, p, n_bins):
+    edges = np.linspace(0, 1, n_bins + 1)
+    b = np.searchsorted(edges, p, side="right") - 1  # bucketize(right=True) - 1; p == 1 -> bin n
+    e = 0.0
+    for k in np.unique(b):
+        sel = b == k
+        e += sel.mean() * abs(p[sel].mean() - y[sel].mean())
+    return e
+
+
+def _ece_pdcut_reference(y, p, n_bins=10):
+    import pandas as pd
+
+    df = pd.DataFrame({"p": p, "y": y, "b": pd.cut(p, n_bins)})
+    return sum(len(d) / len(p) * abs(d.p.mean() - d.y.mean()) for _, d in df.groupby("b", observed=True))
+
+
+def test_calibration_per_group() -> None:
+    y, s, sex, _, _ = _data(400, seed=4)
+    s = s.copy()
+    s[:5] = 1.0  # own bin in the torchmetrics binning
+    s[5:8] = 0.0
+    r = GR.group_report(y, y_score=s, sensitive_features=sex, metrics=["ece", "ece_data_range", "brier", "nll"], n_bins=15)
+    for i, gname in enumerate(["F", "M"]):
+        sel = sex == gname
+        assert float(r.by_group["ece"][i]) == pytest.approx(_ece_fixed_reference(y[sel], s[sel], 15), abs=1e-12)
+        assert float(r.by_group["ece_data_range"][i]) == pytest.approx(_ece_pdcut_reference(y[sel], s[sel]), abs=1e-12)
+        assert float(r.by_group["brier"][i]) == pytest.approx(skm.brier_score_loss(y[sel], s[sel]), abs=1e-12)
+        assert float(r.by_group["nll"][i]) == pytest.approx(skm.log_loss(y[sel], s[sel], labels=[0, 1]), abs=1e-9)
+    assert r.overall["ece"] == pytest.approx(_ece_fixed_reference(y, s, 15), abs=1e-12)
+
+
+def test_bootstrap_reproduces_fairlearn() -> None:
+    y, s, sex, age, _ = _data(240, seed=5)
+    q = [0.1, 0.5, 0.9]
+    metrics = {k: FL_METRICS[k] for k in ("accuracy", "selection_rate", "tpr", "auroc")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mf = fl.MetricFrame(metrics=metrics, y_true=y, y_pred=s, sensitive_features={"sex": sex, "age": age},
+                            n_boot=12, ci_quantiles=q, random_state=7)
+        ours = GR.group_report(y, y_score=s, sensitive_features={"sex": sex, "age": age}, metrics=list(metrics),
+                               n_boot=12, ci_quantiles=q, random_state=7, zero_division=0.0)
+    for m in metrics:
+        for i in range(len(q)):
+            assert ours.overall_ci()[m][i] == pytest.approx(float(mf.overall_ci[i][m]), abs=ATOL)
+            np.testing.assert_allclose(ours.by_group_ci()[m][i], mf.by_group_ci[i][m].to_numpy(float),
+                                       atol=ATOL, equal_nan=True)
+            for meth in ("between_groups", "to_overall"):
+                assert ours.difference_ci(meth)[m][i] == pytest.approx(float(mf.difference_ci(method=meth)[i][m]), abs=ATOL)
+                assert ours.ratio_ci(meth)[m][i] == pytest.approx(float(mf.ratio_ci(method=meth)[i][m]), abs=ATOL)
+            assert ours.group_min_ci()[m][i] == pytest.approx(float(mf.group_min_ci()[i][m]), abs=ATOL)
+
+
+def test_stratified_bootstrap_keeps_group_sizes() -> None:
+    codes = torch.tensor([0] * 7 + [1] * 3 + [2] * 11)[torch.randperm(21, generator=torch.Generator().manual_seed(0))]
+    chunks = list(multiplicities(21, 10, random_state=1, mode="stratified", codes=codes, chunk=4))
+    M = torch.cat(chunks)
+    assert M.shape == (10, 21)
+    for k, size in enumerate([7, 3, 11]):
+        assert torch.all(M[:, codes == k].sum(1) == size)
+    again = torch.cat(list(multiplicities(21, 10, random_state=1, mode="stratified", codes=codes, chunk=3)))
+    assert torch.equal(M, again)  # chunk-size independent
+
+
+def test_user_callable_and_score_metric() -> None:
+    y, s, sex, _, w = _data(300, seed=6)
+    f1 = lambda yt, yp, **k: skm.f1_score(yt, yp, **k)  # noqa: E731
+    f1.__name__ = "f1"
+    ap = GR.ScoreMetric(skm.average_precision_score)
+    r = GR.group_report(y, y_score=s, sensitive_features=sex, metrics=[f1, ap], sample_weight=w)
+    mf = fl.MetricFrame(metrics={"f1": _thr(skm.f1_score), "ap": skm.average_precision_score}, y_true=y,
+                        y_pred=s, sensitive_features=sex, sample_params={"f1": {"sample_weight": w}, "ap": {"sample_weight": w}})
+    np.testing.assert_allclose(r.by_group["f1"].numpy(), mf.by_group["f1"].to_numpy(float), atol=ATOL)
+    np.testing.assert_allclose(r.by_group["average_precision_score"].numpy(), mf.by_group["ap"].to_numpy(float), atol=ATOL)
+
+
+def test_streaming_batches_merge_pickle() -> None:
+    y, s, sex, age, w = _data(300, seed=8)
+    codes, groups, _ = encode_groups({"sex": sex, "age": age})
+    data = {"y_true": torch.tensor(y), "y_score": torch.tensor(s), "groups": codes, "sample_weight": torch.tensor(w)}
+    for metrics in (["accuracy", "tpr", "fpr", "ece", "brier", "nll", "count"], ["auroc", "ece_data_range", "ppv"]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GR.GroupMetricWarning)
+            check_batching(lambda: GR.GroupMetrics(groups, metrics), data, n=300, splits=[40, 170], atol=1e-9)
+
+
+def test_best_f1_threshold() -> None:
+    y, s, sex, _, _ = _data(300, seed=9)
+    prec, rec, thr = skm.precision_recall_curve(y, s)
+    f1 = 2 * prec * rec / np.maximum(prec + rec, 1e-300)
+    t = thr[np.argmax(f1[:-1])]
+    r = GR.group_report(y, y_score=s, sensitive_features=sex, metrics=["accuracy"], threshold="best_f1")
+    assert r.overall["accuracy"] == pytest.approx(skm.accuracy_score(y, s > t))
+
+
+def test_outputs() -> None:
+    y, s, sex, _, _ = _data(100, seed=10)
+    r = GR.group_report(y, y_score=s, sensitive_features=sex, metrics=["accuracy", "tpr"])
+    d = r.to_dict()
+    assert d["groups"] == [["F"], ["M"]] and set(d["by_group"]) == {"accuracy", "tpr"}
+    text = str(r)
+    assert "overall" in text and "difference" in text and "F" in text
+    assert r.worst_group()["accuracy"] in [("F",), ("M",)]
+
+
+def test_bad_inputs() -> None:
+    y, s, sex, _, _ = _data(50, seed=11)
+    with pytest.raises(InputError, match="y_true must be binary"):
+        GR.group_report(y + 1, y_score=s, sensitive_features=sex)
+    with pytest.raises(InputError, match="y_score must be probabilities"):
+        GR.group_report(y, y_score=s * 3 - 1, sensitive_features=sex, metrics=["auroc"])
+    with pytest.raises(InputError, match="mismatched"):
+        GR.group_report(y[:-1], y_score=s, sensitive_features=sex)
+    sexo = sex.astype(object)
+    sexo[4] = None
+    with pytest.raises(InputError, match=r"missing values at rows \[4\]"):
+        GR.group_report(y, y_score=s, sensitive_features=sexo)
+    y2 = y.copy().astype(float)
+    assert GR.group_report(np.where(y == 1, 3, 7), y_pred=np.where(s >= 0.5, 3, 7), sensitive_features=sex,
+                           pos_label=3).overall["accuracy"] == pytest.approx(skm.accuracy_score(y, s >= 0.5))
+    del y2
