@@ -10,6 +10,7 @@ met raises. The last choice per op is recorded in ``last_backend`` for profiles 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import threading
@@ -24,8 +25,9 @@ _state = threading.local()
 last_backend: Dict[str, str] = {}
 
 
+@functools.lru_cache(maxsize=None)
 def triton_available() -> bool:
-    """True when the ``triton`` package can be imported (Linux)."""
+    """True when the ``triton`` package can be imported (Linux). Cached: a file-system probe."""
     return importlib.util.find_spec("triton") is not None
 
 

@@ -47,8 +47,13 @@ def _select_column(output: Tensor, target: Union[int, Tuple[int, ...]]) -> Tenso
             f"target {target!r} has {len(tgt)} indices but the model output {tuple(output.shape)} "
             f"has only {output.dim() - 1} non-batch dims"
         )
-    for d, t in enumerate(tgt, 1):
-        _check_index(output, d, torch.tensor([t]), repr(target))
+    for d, t in enumerate(tgt, 1):  # plain ints: no tensor work on the hot path
+        size = output.shape[d]
+        if not -size <= int(t) < size:
+            raise TargetError(
+                f"target {target!r} out of range: the model output has {size} entries along "
+                f"dim {d} (shape {tuple(output.shape)})"
+            )
     return output[(slice(None), *tgt)]
 
 

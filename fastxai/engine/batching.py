@@ -19,6 +19,7 @@ _CACHE: Dict[Tuple[Any, ...], int] = {}
 # Rows tried, in order, before settling; the sequence stops early once per-row time rises.
 _LADDER = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _WORSE = 1.10  # a size this much slower per row than the best ends the search
+_TRIES_PER_SIZE = 2
 
 
 def clear_cache() -> None:
@@ -91,15 +92,16 @@ class ChunkSizer:
         if not fixed and key is not None and key in _CACHE:
             self._settled = min(_CACHE[key], self.cap)
         self._trials: Dict[int, float] = {}  # rows -> best seconds per row
+        self._tries: Dict[int, int] = {}  # rows -> how many timed calls so far
         self._ladder = [r for r in _LADDER if r < self.cap] + [self.cap]
         self._ladder = sorted(set(self._round(r) for r in self._ladder))
         self._step = 0
         self.calibration_seconds = 0.0
 
     def _round(self, rows: int) -> int:
+        """Round to a multiple of the granularity (up for sizes below it), within the cap."""
         g = self.granularity
-        if rows >= g:
-            rows = (rows // g) * g
+        rows = max(g, (rows // g) * g)
         return max(1, min(rows, self.cap))
 
     @property
@@ -136,9 +138,12 @@ class ChunkSizer:
             return
         per_row = seconds / max(rows, 1)
         self._trials[rows] = min(per_row, self._trials.get(rows, float("inf")))
+        self._tries[rows] = self._tries.get(rows, 0) + 1
+        if self._tries[rows] < _TRIES_PER_SIZE:
+            return  # time each size twice: the first call at a new shape pays one-off setup
         best = min(self._trials.values())
         self._step += 1
-        if per_row > best * _WORSE or self._step >= len(self._ladder):
+        if self._trials[rows] > best * _WORSE or self._step >= len(self._ladder):
             self._finish()
 
     def _finish(self) -> None:

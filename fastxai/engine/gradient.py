@@ -11,6 +11,7 @@ Row layout inside a chunk is step-major, as Captum's: row ``(s - s0) * N + n``.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
@@ -109,6 +110,37 @@ def slice_rows(args: Optional[Tuple[Any, ...]], r0: int, r1: int) -> Optional[Tu
     return tuple(a[r0:r1] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
 
 
+class SavedBytes:
+    """Context that counts the bytes autograd saves for the backward (activations), excluding
+    the model's parameters: an exact per-row memory figure for ``max_memory``."""
+
+    def __init__(self, forward_func: Callable[..., Any]) -> None:
+        root = root_module(forward_func)
+        self._params = {p.data_ptr() for p in root.parameters()} if root is not None else set()
+        self._seen: set = set()
+        self.nbytes = 0
+        self._ctx: Any = None
+
+    def _pack(self, t: Tensor) -> Tensor:
+        try:
+            st = t.untyped_storage()
+            ptr = st.data_ptr()
+            if ptr not in self._seen and ptr not in self._params:
+                self._seen.add(ptr)
+                self.nbytes += st.nbytes()
+        except (RuntimeError, NotImplementedError):
+            pass
+        return t
+
+    def __enter__(self) -> "SavedBytes":
+        self._ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+
 @dataclass
 class GradientChunk:
     """One processed chunk: steps ``[s0, s1)``; ``grads`` w.r.t. the leaves (or the layer),
@@ -169,19 +201,23 @@ def iterate_gradients(
     """
     check_dropout(forward_func)
     n_rows = max(1, n_rows)
+    sizer: Optional[ChunkSizer] = None
+    probe: Optional[SavedBytes] = None
+
+    def make_sizer(row_bytes: int, total: int) -> ChunkSizer:
+        return ChunkSizer(
+            model_key(forward_func, like, mode_tag), total, row_bytes, max_batch=max_batch,
+            max_memory=max_memory, granularity=n_rows, device=like[0].device if like else None,
+        )
+
     if internal_batch_size is not None:
         steps = max(min_steps, steps_per_chunk_fixed(internal_batch_size, n_rows))
-        sizer = None
+    elif max_memory is not None and n_steps > min_steps:
+        # measure what one row really keeps alive for the backward on a first small chunk
+        probe = SavedBytes(forward_func)
+        steps = min_steps
     else:
-        sizer = ChunkSizer(
-            model_key(forward_func, like, mode_tag),
-            n_steps * n_rows,
-            estimate_row_bytes(like, "backward"),
-            max_batch=max_batch,
-            max_memory=max_memory,
-            granularity=n_rows,
-            device=like[0].device if like else None,
-        )
+        sizer = make_sizer(estimate_row_bytes(like, "backward"), n_steps * n_rows)
         steps = 0
     s0 = 0
     while s0 < n_steps:
@@ -202,8 +238,10 @@ def iterate_gradients(
             else:
                 args = expand_additional_args(additional_args, k)
                 tgt = expand_target(target, k)
+            with (probe if probe is not None else contextlib.nullcontext()):
+                raw_out = None if layer is not None else call_forward(forward_func, fwd_inputs, args)
             if layer is None:
-                out = select_row_outputs(call_forward(forward_func, fwd_inputs, args), tgt)
+                out = select_row_outputs(raw_out, tgt)
                 grads = differentiate(out, leaves)
                 captured: Tuple[Tensor, ...] = ()
                 is_tuple = False
@@ -211,7 +249,7 @@ def iterate_gradients(
                 cap = LayerCapture(
                     forward_func, layer, use_input=layer_input, replace=leaves if inject else None
                 )
-                with cap:
+                with cap, (probe if probe is not None else contextlib.nullcontext()):
                     raw = call_forward(forward_func, fwd_inputs, args)
                 out = select_row_outputs(raw, tgt)
                 captured = cap.tensors
@@ -222,6 +260,12 @@ def iterate_gradients(
         yield GradientChunk(s0, s1, grads, tuple(t.detach() for t in captured), out.detach(), is_tuple)
         if sizer is not None:
             sizer.record(k * n_rows, sizer.clock() - t0)
+        elif probe is not None:
+            leaf_bytes = sum(t.numel() * t.element_size() for t in leaves)
+            # backward peaks at ~1.7x the saved activations (their gradients are transient)
+            per_row = (2 * probe.nbytes + 3 * leaf_bytes) // max(1, k * n_rows) + 1
+            sizer = make_sizer(int(per_row), max(1, (n_steps - s1 + overlap) * n_rows))
+            probe = None
         if s1 >= n_steps:
             break
         s0 = s1 - overlap if overlap and s1 - overlap > s0 else s1

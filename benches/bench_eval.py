@@ -1,0 +1,226 @@
+"""Evaluator bench: fastxai vs Quantus 0.6 (localisation) and fairlearn 0.15 (group metrics).
+
+Run: ``python benches/bench_eval.py`` (small defaults, < 2 min on 2 cores) or with
+``--maps 1000 --rows 1000000`` for the issue's sizes. One torch thread; anchor and fastxai
+interleaved (A B A B ...), median of ``--repeats`` (>= 5) rounds; ratios = anchor / fastxai.
+Quantus "as shipped" runs on ``--quantus-maps`` maps (its cost is linear in N: ~95 % is a
+Python-set check over all values) and is scaled to ``--maps``; the scaling is stated in the
+table. fairlearn's bootstrap runs a small ``n_boot`` and is scaled per resample.
+Writes benches/results/eval.md.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+import warnings
+from typing import Callable, Dict, List
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benches.timing import interleaved, machine, med  # noqa: E402
+import fastxai.eval as fe  # noqa: E402
+
+
+def memory_bandwidth() -> float:
+    """Bytes/s for a streaming read (sum over a 256 MiB float32 tensor, best of 5)."""
+    x = torch.ones(64 * 1024 * 1024)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        x.sum()
+        best = min(best, time.perf_counter() - t0)
+    return x.numel() * 4 / best
+
+
+def heatmaps(n: int, size: int = 224, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, size, size, generator=g)
+    x0 = torch.randint(0, size - 60, (n,), generator=g)
+    y0 = torch.randint(0, size - 60, (n,), generator=g)
+    boxes = torch.stack([x0, y0, x0 + 50, y0 + 40], 1).double()
+    return a, fe.boxes_to_mask(boxes, (size, size))
+
+
+@contextlib.contextmanager
+def quantus_without_set_assert():
+    """Quantus' metric math alone: patch out the O(N·HW) Python-set ``assert_attributions``."""
+    import quantus.metrics.base as qb
+
+    orig = qb.asserts.assert_attributions
+    qb.asserts.assert_attributions = lambda **kw: None
+    try:
+        yield
+    finally:
+        qb.asserts.assert_attributions = orig
+
+
+def quantus_call(metric_cls, a: torch.Tensor, s: torch.Tensor) -> Callable[[], object]:
+    an = a[:, None].numpy()
+    sn = s[:, None].numpy().astype(np.float32)
+    x = np.zeros_like(an)
+    y = np.zeros(a.shape[0], np.int64)
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return metric_cls(disable_warnings=True)(model=None, x_batch=x, y_batch=y, a_batch=an, s_batch=sn)
+
+    return run
+
+
+def bench_localisation(args, rows: List[str]) -> None:
+    import quantus
+
+    bw = memory_bandwidth()
+    a, s = heatmaps(args.maps)
+    aq, sq = a[: args.quantus_maps], s[: args.quantus_maps]
+    scale = args.maps / args.quantus_maps
+    floor = (a.numel() * 4 + s.numel()) / bw
+    cases = [
+        ("pointing game", quantus.PointingGame, lambda: fe.pointing_game(a, masks=s)),
+        ("relevance mass accuracy", quantus.RelevanceMassAccuracy, lambda: fe.relevance_mass_accuracy(a, masks=s)),
+        ("attribution localisation", quantus.AttributionLocalisation, lambda: fe.attribution_localisation(a, masks=s)),
+    ]
+    if args.full:
+        cases += [
+            ("top-k intersection k=1000", quantus.TopKIntersection, lambda: fe.top_k_intersection(a, masks=s)),
+            ("relevance rank accuracy", quantus.RelevanceRankAccuracy, lambda: fe.relevance_rank_accuracy(a, masks=s)),
+            ("heat-map AUROC", quantus.AUC, lambda: fe.heatmap_auroc(a, masks=s)),
+        ]
+    for name, cls, ours in cases:
+        t = interleaved({"quantus": quantus_call(cls, aq, sq), "fastxai": ours}, args.repeats)
+        shipped = med(t["quantus"]) * scale
+        with quantus_without_set_assert():
+            t2 = interleaved({"math": quantus_call(cls, a, s), "fastxai": ours}, args.repeats)
+        fx = min(med(t["fastxai"]), med(t2["fastxai"]))
+        rows.append(
+            f"| {name} | {args.maps}x224² | {shipped:.2f} s (run on {args.quantus_maps}, x{scale:g}) | "
+            f"{med(t2['math']):.3f} s | {fx:.4f} s | {shipped / fx:.0f}x | {med(t2['math']) / fx:.1f}x | "
+            f"{fx / floor:.1f}x floor ({floor * 1e3:.1f} ms) |"
+        )
+        print(rows[-1], flush=True)
+    rows.append("")
+    rows.append(f"Memory-read floor = (float32 maps + bool masks) / measured read bandwidth {bw / 1e9:.1f} GB/s.")
+
+
+def bench_stream(args, rows: List[str]) -> None:
+    bw = memory_bandwidth()
+    chunk = 500
+    a, s = heatmaps(chunk, seed=1)
+    pg, iou = fe.PointingGame(), fe.OverlapAtTopK((10.0,))
+
+    def run():
+        for _ in range(args.stream // chunk):
+            pg.update(a, masks=s)
+            iou.update(a, masks=s)
+
+    t = interleaved({"stream": run}, args.repeats)
+    n = (args.stream // chunk) * chunk
+    rate = n / med(t["stream"])
+    floor_rate = bw / (2 * (224 * 224 * 4 + 224 * 224))  # two passes over maps + masks
+    rows.append(f"| pointing game + IoU@top-10% streamed, chunks of {chunk} | {n} maps | {rate:,.0f} maps/s | "
+                f"floor {floor_rate:,.0f} maps/s (2 reads) |")
+    print(rows[-1], flush=True)
+
+
+def group_data(n: int, seed: int = 0):
+    g = np.random.default_rng(seed)
+    y = (g.random(n) < 0.3).astype(np.int64)
+    s = np.clip(0.3 * y + 0.7 * g.random(n), 0, 1)
+    sf = g.choice(["a", "b", "c", "d", "e", "f"], n)
+    return y, s, sf
+
+
+def bench_groups(args, rows: List[str]) -> None:
+    import fairlearn.metrics as fl
+    import sklearn.metrics as skm
+
+    y, s, sf = group_data(args.rows)
+    yp = (s >= 0.5).astype(np.int64)
+    fl_metrics = {"accuracy": skm.accuracy_score, "tpr": fl.true_positive_rate, "fpr": fl.false_positive_rate,
+                  "selection_rate": fl.selection_rate, "auroc": None}
+
+    def run_fairlearn():
+        mf = fl.MetricFrame(metrics={k: v for k, v in fl_metrics.items() if v is not None}, y_true=y, y_pred=yp,
+                            sensitive_features=sf)
+        auc = fl.MetricFrame(metrics=skm.roc_auc_score, y_true=y, y_pred=s, sensitive_features=sf)
+        return mf.difference(), mf.ratio(), auc.by_group, fl.demographic_parity_difference(y, yp, sensitive_features=sf), \
+            fl.equalized_odds_difference(y, yp, sensitive_features=sf)
+
+    def run_fastxai():
+        r = fe.group_report(y, yp, y_score=s, sensitive_features=sf,
+                            metrics=["accuracy", "tpr", "fpr", "selection_rate", "auroc"])
+        return r.difference(), r.ratio(), r.demographic_parity(), r.equalized_odds()
+
+    t = interleaved({"fairlearn": run_fairlearn, "fastxai": run_fastxai}, args.repeats)
+    rows.append(f"| GroupReport 5 metrics + DP/EO, 6 groups | {args.rows:,} rows | {med(t['fairlearn']):.2f} s | "
+                f"{med(t['fastxai']):.3f} s | {med(t['fairlearn']) / med(t['fastxai']):.0f}x |")
+    print(rows[-1], flush=True)
+
+    n_b = args.boot_rows
+    yb, sb, sfb = group_data(n_b, seed=1)
+    fl_boot = {"accuracy": lambda a, b: skm.accuracy_score(a, b >= 0.5), "auroc": skm.roc_auc_score}
+
+    def boot_fairlearn():
+        fl.MetricFrame(metrics=fl_boot, y_true=yb, y_pred=sb, sensitive_features=sfb, n_boot=args.fl_boot,
+                       ci_quantiles=[0.025, 0.975], random_state=0)
+
+    def boot_fastxai():
+        fe.group_report(yb, y_score=sb, sensitive_features=sfb, metrics=["accuracy", "auroc"], n_boot=args.boot,
+                        ci_quantiles=[0.025, 0.975], random_state=0).by_group_ci()
+
+    t = interleaved({"fairlearn": boot_fairlearn, "fastxai": boot_fastxai}, args.repeats)
+    per_fl = med(t["fairlearn"]) / args.fl_boot
+    per_fx = med(t["fastxai"]) / args.boot
+    rows.append(f"| bootstrap (accuracy + AUROC), same fairlearn resamples | {n_b:,} rows | "
+                f"{per_fl:.3f} s/resample (n_boot={args.fl_boot}, scaled) | {per_fx:.4f} s/resample "
+                f"(n_boot={args.boot}) | {per_fl / per_fx:.0f}x |")
+    print(rows[-1], flush=True)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--maps", type=int, default=200)
+    p.add_argument("--quantus-maps", type=int, default=25)
+    p.add_argument("--rows", type=int, default=200_000)
+    p.add_argument("--boot-rows", type=int, default=50_000)
+    p.add_argument("--boot", type=int, default=50)
+    p.add_argument("--fl-boot", type=int, default=2)
+    p.add_argument("--stream", type=int, default=2000)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--full", action="store_true", help="also top-k, rank accuracy and AUROC vs Quantus")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "eval.md"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    loc = ["| metric | data | Quantus 0.6 as shipped | Quantus math only | fastxai | vs shipped | vs math | fastxai vs floor |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    bench_localisation(args, loc)
+    stream = ["| workload | data | fastxai | memory-read floor |", "|---|---|---:|---:|"]
+    bench_stream(args, stream)
+    grp = ["| workload | data | fairlearn 0.15 | fastxai | ratio |", "|---|---|---:|---:|---:|"]
+    bench_groups(args, grp)
+    text = "\n".join([
+        "# Evaluator bench (`python benches/bench_eval.py " + " ".join(argv or sys.argv[1:]) + "`)",
+        "",
+        f"Machine: {machine()}. Interleaved anchor/fastxai rounds, median of {args.repeats}.",
+        f"Total bench wall time {time.perf_counter() - t0:.0f} s.",
+        "",
+        "## Localisation (heat maps 224x224, one box each, masks given)",
+        *loc, "",
+        "## Streaming throughput", *stream, "",
+        "## Group metrics", *grp, "",
+    ])
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

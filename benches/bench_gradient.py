@@ -1,0 +1,216 @@
+"""Gradient-family bench: fastxai vs Captum 0.9, interleaved A/B, median of >= 5 pairs.
+
+    python benches/bench_gradient.py            # quick defaults (< 3 min on an idle 2-core box)
+    python benches/bench_gradient.py --full     # the issue's sizes: conv batch 8, NT batch 8
+    python benches/bench_gradient.py --memory   # + peak-RSS of IG on 224x224 (Captum vs max_memory)
+
+Models: a ~1M-parameter ResNet-style conv net (3x64x64 images) and an MLP 40-256-256-2
+(64 rows). Rows: IG n_steps=50 (default gausslegendre), NoiseTunnel(IG) nt_samples=10,
+GradientShap n_samples=50, each with the forward+backward floor (the same rows pushed through
+fwd+bwd w.r.t. the input at the best batch of 32/64). Also a gausslegendre-vs-riemann_trapezoid
+convergence table. 1 torch thread. The table goes to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, List, Tuple
+
+import torch
+from torch import nn
+
+import captum.attr as ca
+from fastxai.attr import _gradient as fa
+
+
+class Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)) \
+            if (stride != 1 or cin != cout) else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
+        return torch.relu(y + self.skip(x))
+
+
+class SmallResNet(nn.Module):
+    """stem conv + 4 basic blocks 32-64-128-224 (~1.05M params)."""
+
+    def __init__(self, k: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
+        self.layers = nn.Sequential(Block(32, 32, 1), Block(32, 64, 2), Block(64, 128, 2), Block(128, 224, 2))
+        self.fc = nn.Linear(224, k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.layers(self.stem(x)).mean((2, 3)))
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(40, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def ab(a: Callable[[], object], b: Callable[[], object], reps: int) -> Tuple[float, float]:
+    """Interleaved A B A B ...; medians (after one warm-up each)."""
+    a()
+    b()
+    ta: List[float] = []
+    tb: List[float] = []
+    for _ in range(reps):
+        ta.append(timed(a))
+        tb.append(timed(b))
+    return statistics.median(ta), statistics.median(tb)
+
+
+def floor(model: nn.Module, x: torch.Tensor, rows: int, target: int, reps: int) -> float:
+    """Best time to push ``rows`` rows through forward+backward w.r.t. the input."""
+    best = float("inf")
+    for bs in (32, 64):
+        def run() -> None:
+            done = 0
+            while done < rows:
+                r = min(bs, rows - done)
+                xi = x.repeat((r + x.shape[0] - 1) // x.shape[0], *([1] * (x.dim() - 1)))[:r].requires_grad_()
+                out = model(xi)[:, target].sum()
+                torch.autograd.grad(out, xi)
+                done += r
+        run()
+        best = min(best, statistics.median([timed(run) for _ in range(3)]))
+    return best
+
+
+_MEM_SNIPPET = """
+import resource, sys, torch
+sys.path.insert(0, {bench_dir!r})
+from bench_gradient import SmallResNet
+torch.set_num_threads(1); torch.manual_seed(0)
+m = SmallResNet().eval(); x = torch.randn(1, 3, 224, 224)
+import captum.attr as ca
+from fastxai.attr import _gradient as fa
+with torch.no_grad():
+    m(x)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if {who!r} == "captum":
+    ca.IntegratedGradients(m).attribute(x, target=0, n_steps=20)
+else:
+    fa.IntegratedGradients(m).attribute(x, target=0, n_steps=20, max_memory={cap})
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def peak_rss(who: str, cap: int) -> float:
+    """Peak RSS growth (MiB) of one IG call in a fresh process."""
+    code = _MEM_SNIPPET.format(bench_dir=os.path.dirname(os.path.abspath(__file__)), who=who, cap=cap)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--conv-batch", type=int, default=2, help="images for the conv IG / GradientShap rows")
+    p.add_argument("--nt-batch", type=int, default=1, help="images for the NoiseTunnel row")
+    p.add_argument("--nt-steps", type=int, default=20, help="IG n_steps inside NoiseTunnel")
+    p.add_argument("--full", action="store_true", help="issue sizes: conv batch 8, NT batch 8 x n_steps 50")
+    p.add_argument("--memory", action="store_true", help="also measure peak RSS at 224x224")
+    p.add_argument("--out", default="benches/results/gradient.md")
+    args = p.parse_args()
+    if args.full:
+        args.conv_batch, args.nt_batch, args.nt_steps = 8, 8, 50
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    conv = SmallResNet().eval()
+    x = torch.randn(args.conv_batch, 3, 64, 64)
+    cb = args.conv_batch
+    tab = mlp().eval()
+    xt = torch.randn(64, 40)
+    params = sum(p.numel() for p in conv.parameters())
+    rows = []
+
+    def row(name: str, captum_fn, ours_fn, n_rows: int, model, xin, reps: int) -> None:
+        tc, tf = ab(captum_fn, ours_fn, reps)
+        fl = floor(model, xin, n_rows, 0, reps)
+        rows.append((name, tc, tf, fl))
+        print(f"{name}: captum {tc:.3f}s fastxai {tf:.3f}s floor {fl:.3f}s", flush=True)
+
+    ig_c, ig_f = ca.IntegratedGradients(conv), fa.IntegratedGradients(conv)
+    row(f"IG n_steps=50, conv {cb}x3x64x64", lambda: ig_c.attribute(x, target=0, n_steps=50),
+        lambda: ig_f.attribute(x, target=0, n_steps=50), 50 * cb, conv, x, args.reps)
+    igt_c, igt_f = ca.IntegratedGradients(tab), fa.IntegratedGradients(tab)
+    row("IG n_steps=50, MLP 64x40", lambda: igt_c.attribute(xt, target=0, n_steps=50),
+        lambda: igt_f.attribute(xt, target=0, n_steps=50), 3200, tab, xt, args.reps)
+    xn = x[: args.nt_batch]
+    nt_c, nt_f = ca.NoiseTunnel(ig_c), fa.NoiseTunnel(ig_f)
+    ns = args.nt_steps
+    row(f"NoiseTunnel(IG) nt=10 n_steps={ns}, conv {args.nt_batch}x3x64x64",
+        lambda: nt_c.attribute(xn, nt_samples=10, stdevs=0.1, target=0, n_steps=ns),
+        lambda: nt_f.attribute(xn, nt_samples=10, stdevs=0.1, target=0, n_steps=ns),
+        10 * ns * args.nt_batch, conv, xn, args.reps)
+    gs_c, gs_f = ca.GradientShap(conv), fa.GradientShap(conv)
+    bl = torch.randn(10, 3, 64, 64) * 0.1
+    row(f"GradientShap n_samples=50, conv {cb}x3x64x64",
+        lambda: gs_c.attribute(x, bl, n_samples=50, target=0),
+        lambda: gs_f.attribute(x, bl, n_samples=50, target=0), 50 * cb, conv, x, args.reps)
+
+    # convergence: max |delta| vs n_steps (float64 MLP)
+    tab64 = mlp().double().eval()
+    xd = torch.randn(64, 40, dtype=torch.float64)
+    igd = fa.IntegratedGradients(tab64)
+    conv_rows = []
+    for n in (2, 4, 8, 16, 32, 64):
+        d = [float(igd.attribute(xd, target=0, n_steps=n, method=m, return_convergence_delta=True)[1].abs().max())
+             for m in ("gausslegendre", "riemann_trapezoid")]
+        conv_rows.append((n, d[0], d[1]))
+
+    machine = f"{platform.machine()} {platform.processor() or ''} / {platform.node()}, torch {torch.__version__}, 1 thread"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        machine = f"{cpu}, " + machine
+    except Exception:
+        pass
+    lines = [
+        "# Gradient family: fastxai vs Captum 0.9", "",
+        f"Machine: {machine}. Conv net: SmallResNet ({params/1e6:.2f} M params), eval. "
+        f"Interleaved A/B, median of {args.reps} pairs after a warm-up; floor = the same rows through "
+        "forward+backward (w.r.t. the input) at the best of batch 32/64/128. Both at their defaults "
+        "(Captum: internal_batch_size=None; fastxai: calibrated chunks).", "",
+        "| method | Captum s | fastxai s | floor s | Captum/floor | fastxai/floor | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, tc, tf, fl in rows:
+        lines.append(f"| {name} | {tc:.3f} | {tf:.3f} | {fl:.3f} | {tc/fl:.2f} | {tf/fl:.2f} | {tc/tf:.2f}x |")
+    lines += ["", "## IG convergence: max |delta| over 64 rows (float64 MLP 40-256-256-2)", "",
+              "| n_steps | gausslegendre | riemann_trapezoid |", "|---:|---:|---:|"]
+    for n, g, t in conv_rows:
+        lines.append(f"| {n} | {g:.2e} | {t:.2e} |")
+    lines.append("")
+    if args.memory:
+        cap = 300 * 2**20
+        peaks = {name: peak_rss(name, cap) for name in ("captum", "fastxai")}
+        lines += ["## Peak memory, IG n_steps=20 on 1 x 3x224x224 (RSS growth during the call)", "",
+                  f"| run | peak MiB |", "|---|---:|",
+                  f"| Captum, internal_batch_size=None | {peaks['captum']:.0f} |",
+                  f"| fastxai, max_memory={cap // 2**20} MiB | {peaks['fastxai']:.0f} |", ""]
+    with open(args.out, "w") as fh:
+        fh.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

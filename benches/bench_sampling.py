@@ -1,0 +1,236 @@
+"""Sampling methods vs Captum 0.9: KernelShap, Lime, ShapleyValueSampling, plus accuracy per
+model evaluation against exact Shapley values.
+
+Plain script: ``python benches/bench_sampling.py [--pairs 5] [--out benches/results/sampling.md]``.
+Protocol: 1 torch thread, Captum and fastxai interleaved (A B A B ...), median of ``--pairs``
+pairs with the min-max spread; the first (calibration) call of each method is timed
+separately. The floor is the same number of model rows pushed through the model in chunks
+of 64 rows with nothing else. Runs in < 3 min at the defaults on a 2-core machine.
+
+Deviations from the issue's setup (said in the results too): the conv net is a small
+61k-parameter CNN and conv KernelShap / Lime use n_samples=256 by default (the 1M-param ResNet makes Captum's one-row loops take minutes per
+call); Captum's tabular Lime / KernelShap are timed on 8 of the 64 rows and scaled x8 (their
+per-example loop is sequential, so their time is linear in rows; fastxai runs all 64).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import warnings
+from typing import Callable, Dict, List
+
+import torch
+from torch import nn
+
+import captum.attr as ca  # bench-only anchor
+
+from fastxai.attr._sampling import KernelShap, Lime, ShapleyValueSampling, ShapleyValues
+
+
+def small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+    ).eval()
+
+
+def tab_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(40, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2)).eval()
+
+
+def grid_mask(h: int, w: int, cell: int) -> torch.Tensor:
+    r = torch.arange(h)[:, None] // cell
+    c = torch.arange(w)[None, :] // cell
+    return (r * (w // cell) + c)[None, None]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def floor_time(model: nn.Module, x: torch.Tensor, rows: int, chunk: int = 64) -> float:
+    batch = x.repeat((chunk + x.shape[0] - 1) // x.shape[0], *([1] * (x.dim() - 1)))[:chunk]
+    with torch.no_grad():
+        def run() -> None:
+            done = 0
+            while done < rows:
+                k = min(chunk, rows - done)
+                model(batch[:k])
+                done += k
+        run()
+        return statistics.median(timed(run) for _ in range(3))
+
+
+def interleave(cap: Callable[[], object], fx: Callable[[], object], pairs: int) -> Dict[str, object]:
+    first_fx = timed(fx)  # calibration / first call, reported apart
+    cap()
+    tc: List[float] = []
+    tf: List[float] = []
+    for _ in range(pairs):
+        tc.append(timed(cap))
+        tf.append(timed(fx))
+    return {"captum": tc, "fastxai": tf, "first_fx": first_fx}
+
+
+def fmt(ts: List[float]) -> str:
+    return f"{statistics.median(ts):.3f} [{min(ts):.3f}-{max(ts):.3f}]"
+
+
+def accuracy_rows(pairs: int) -> List[str]:
+    """MAE vs exact Shapley at equal model-evaluation budgets (tabular MLP, 10 groups of 4)."""
+    net = tab_mlp().double()
+    torch.manual_seed(1)
+    x = torch.randn(16, 40, dtype=torch.float64)
+    mask = (torch.arange(40) // 4)[None]
+    exact = ShapleyValues(net).attribute(x, target=1, feature_mask=mask)
+
+    def mae(a: torch.Tensor) -> float:
+        return float((a.double() - exact).abs().mean())
+
+    rows = []
+    for budget in (64, 256):
+        errs: Dict[str, List[float]] = {k: [] for k in ("captum KernelShap", "fastxai KernelShap (Captum draws)",
+                                                         "fastxai KernelShap seed", "fastxai KernelShap paired",
+                                                         "fastxai KernelShap paired+constraint",
+                                                         "captum SVS", "fastxai SVS antithetic")}
+        for k in range(pairs):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.manual_seed(k)
+                errs["captum KernelShap"].append(mae(ca.KernelShap(net).attribute(x, target=1, feature_mask=mask, n_samples=budget)))
+                torch.manual_seed(k)
+                errs["fastxai KernelShap (Captum draws)"].append(mae(KernelShap(net).attribute(x, target=1, feature_mask=mask, n_samples=budget)))
+                errs["fastxai KernelShap seed"].append(mae(KernelShap(net).attribute(x, target=1, feature_mask=mask, n_samples=budget, seed=k)))
+                errs["fastxai KernelShap paired"].append(mae(KernelShap(net).attribute(x, target=1, feature_mask=mask, n_samples=budget, seed=k, paired=True)))
+                errs["fastxai KernelShap paired+constraint"].append(mae(KernelShap(net).attribute(
+                    x, target=1, feature_mask=mask, n_samples=budget, seed=k, paired=True, constraint=True)))
+                torch.manual_seed(k)
+                # SVS spends M evaluations per permutation (+1 baseline)
+                errs["captum SVS"].append(mae(ca.ShapleyValueSampling(net).attribute(
+                    x, target=1, feature_mask=mask, n_samples=max(1, budget // 10), perturbations_per_eval=16)))
+                errs["fastxai SVS antithetic"].append(mae(ShapleyValueSampling(net).attribute(
+                    x, target=1, feature_mask=mask, n_samples=max(2, budget // 10), seed=k, antithetic=True)))
+        ref = statistics.mean(errs["captum KernelShap"])
+        for name, v in errs.items():
+            m = statistics.mean(v)
+            rows.append(f"| {budget} | {name} | {m:.5f} | {m / ref:.2f} |")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--n-samples", type=int, default=512, help="tabular KernelShap / Lime samples")
+    ap.add_argument("--conv-samples", type=int, default=256,
+                    help="conv KernelShap / Lime samples (512 takes > 3 min with Captum's one-row loop)")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "sampling.md"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    t_start = time.perf_counter()
+    S = args.n_samples
+    SC = args.conv_samples
+    lines = []
+
+    cnn = small_cnn()
+    xc = torch.randn(8, 3, 64, 64)
+    mc = grid_mask(64, 64, 8)  # 64 superpixels
+    tgt = 3
+    cases = []
+    cases.append(("conv KernelShap n=%d" % SC, 8 * SC, cnn, xc,
+                  lambda: ca.KernelShap(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=SC),
+                  lambda: KernelShap(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=SC), 1))
+    cases.append(("conv Lime n=%d" % SC, 8 * SC, cnn, xc,
+                  lambda: ca.Lime(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=SC),
+                  lambda: Lime(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=SC), 1))
+    cases.append(("conv SVS n=5, Captum ppe=1", 8 * (5 * 64 + 1), cnn, xc,
+                  lambda: ca.ShapleyValueSampling(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=5),
+                  lambda: ShapleyValueSampling(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=5), 1))
+    cases.append(("conv SVS n=5, Captum ppe=64", 8 * (5 * 64 + 1), cnn, xc,
+                  lambda: ca.ShapleyValueSampling(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=5, perturbations_per_eval=64),
+                  lambda: ShapleyValueSampling(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=5), 1))
+
+    mlp = tab_mlp()
+    xt = torch.randn(64, 40)
+    xt8 = xt[:8]
+    cases.append(("tabular KernelShap n=%d, 64 rows" % S, 64 * S, mlp, xt,
+                  lambda: ca.KernelShap(mlp).attribute(xt8, target=1, n_samples=S),
+                  lambda: KernelShap(mlp).attribute(xt, target=1, n_samples=S), 8))
+    cases.append(("tabular KernelShap n=%d, 64 rows, seed=0" % S, 64 * S, mlp, xt,
+                  lambda: ca.KernelShap(mlp).attribute(xt8, target=1, n_samples=S),
+                  lambda: KernelShap(mlp).attribute(xt, target=1, n_samples=S, seed=0), 8))
+    cases.append(("tabular Lime n=%d, 64 rows" % S, 64 * S, mlp, xt,
+                  lambda: ca.Lime(mlp).attribute(xt8, target=1, n_samples=S),
+                  lambda: Lime(mlp).attribute(xt, target=1, n_samples=S), 8))
+    cases.append(("tabular Lime n=%d, 64 rows, seed=0" % S, 64 * S, mlp, xt,
+                  lambda: ca.Lime(mlp).attribute(xt8, target=1, n_samples=S),
+                  lambda: Lime(mlp).attribute(xt, target=1, n_samples=S, seed=0), 8))
+
+    rows = []
+    for name, n_rows, model, x, cap, fx, scale in cases:
+        fl = floor_time(model, x, n_rows)
+        r = interleave(cap, fx, args.pairs)
+        tc = [t * scale for t in r["captum"]]
+        tf = r["fastxai"]
+        mc_, mf = statistics.median(tc), statistics.median(tf)
+        note = " (Captum on 8 rows x8)" if scale != 1 else ""
+        rows.append(f"| {name}{note} | {fmt(tc)} | {fmt(tf)} | {r['first_fx']:.3f} | {fl:.3f} | "
+                    f"{mc_ / mf:.1f}x | {mf / fl:.2f} | {mc_ / fl:.2f} |")
+        print(rows[-1], flush=True)
+
+    acc = accuracy_rows(args.pairs)
+    for a in acc:
+        print(a, flush=True)
+    total = time.perf_counter() - t_start
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines += [
+        "# Sampling methods vs Captum 0.9 (bench_sampling.py)",
+        "",
+        f"Machine: {cpu}, {os.cpu_count()} cores (shared with other jobs), torch {torch.__version__}, "
+        f"1 torch thread, CPU. {args.pairs} interleaved pairs, median [min-max] seconds; "
+        f"whole run {total:.0f} s.",
+        f"Conv net: small 4-layer CNN (61k params), batch 8 x 3x64x64, 64 superpixels (8x8 cells), "
+        f"KernelShap / Lime with n_samples={SC} (512 in the issue: reduced to keep the run under "
+        "3 min, since Captum's one-row loop dominates). "
+        "Tabular: MLP 40-256-256-2. Captum at its defaults (perturbations_per_eval=1) unless stated; "
+        "fastxai at its defaults (engine-chosen batch; no seed = Captum's RNG draws, bit-for-bit "
+        "the same coalitions).",
+        "floor = the same number of model rows pushed through the model in 64-row chunks.",
+        "",
+        "| case | Captum s | fastxai s | fastxai 1st call s | floor s | speed-up | fastxai/floor | Captum/floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        "## Accuracy per model evaluation (MAE vs exact Shapley, tabular MLP, 16 rows, 10 groups of 4 features)",
+        "",
+        f"Mean over {args.pairs} seeds; ratio = MAE / Captum KernelShap's MAE at the same budget. "
+        "SVS gets budget//10 permutations (10 evaluations each).",
+        "",
+        "| evaluations per row | method | MAE | ratio vs Captum KernelShap |",
+        "|---:|---|---:|---:|",
+        *acc,
+        "",
+    ]
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        fh.write("\n".join(lines))
+    print(f"wrote {args.out} in {total:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Interleaved A/B timing: median of >= 5 pairs and spread, 1 torch thread, machine info."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)"
+
+
+def interleaved(fns: Dict[str, Callable[[], object]], repeats: int = 5) -> Dict[str, List[float]]:
+    """Run each function once per round, in the same order (A B A B ...); seconds per run."""
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def summary(ts: List[float]) -> str:
+    return f"{statistics.median(ts):.3f} s (min {min(ts):.3f}, max {max(ts):.3f})"
+
+
+def med(ts: List[float]) -> float:
+    return statistics.median(ts)
