@@ -110,7 +110,7 @@ def bench_localisation(args, rows: List[str]) -> None:
 
 def bench_stream(args, rows: List[str]) -> None:
     bw = memory_bandwidth()
-    chunk = 500
+    chunk = 250
     a, s = heatmaps(chunk, seed=1)
     pg, iou = fe.PointingGame(), fe.OverlapAtTopK((10.0,))
 
@@ -185,13 +185,13 @@ def bench_groups(args, rows: List[str]) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--maps", type=int, default=200)
-    p.add_argument("--quantus-maps", type=int, default=25)
+    p.add_argument("--maps", type=int, default=100)
+    p.add_argument("--quantus-maps", type=int, default=20)
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--boot-rows", type=int, default=50_000)
     p.add_argument("--boot", type=int, default=50)
     p.add_argument("--fl-boot", type=int, default=2)
-    p.add_argument("--stream", type=int, default=2000)
+    p.add_argument("--stream", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--full", action="store_true", help="also top-k, rank accuracy and AUROC vs Quantus")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "eval.md"))

@@ -7,7 +7,7 @@
 Models: a ~1M-parameter ResNet-style conv net (3x64x64 images) and an MLP 40-256-256-2
 (64 rows). Rows: IG n_steps=50 (default gausslegendre), NoiseTunnel(IG) nt_samples=10,
 GradientShap n_samples=50, each with the forward+backward floor (the same rows pushed through
-fwd+bwd w.r.t. the input at the best batch of 32/64). Also a gausslegendre-vs-riemann_trapezoid
+fwd+bwd w.r.t. the input at the best batch of 16/32/64). Also a gausslegendre-vs-riemann_trapezoid
 convergence table. 1 torch thread. The table goes to ``--out``.
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ def ab(a: Callable[[], object], b: Callable[[], object], reps: int) -> Tuple[flo
 def floor(model: nn.Module, x: torch.Tensor, rows: int, target: int, reps: int) -> float:
     """Best time to push ``rows`` rows through forward+backward w.r.t. the input."""
     best = float("inf")
-    for bs in (32, 64):
+    for bs in (16, 32, 64):
         def run() -> None:
             done = 0
             while done < rows:
@@ -188,7 +188,7 @@ def main() -> None:
         "# Gradient family: fastxai vs Captum 0.9", "",
         f"Machine: {machine}. Conv net: SmallResNet ({params/1e6:.2f} M params), eval. "
         f"Interleaved A/B, median of {args.reps} pairs after a warm-up; floor = the same rows through "
-        "forward+backward (w.r.t. the input) at the best of batch 32/64/128. Both at their defaults "
+        "forward+backward (w.r.t. the input) at the best of batch 16/32/64. Both at their defaults "
         "(Captum: internal_batch_size=None; fastxai: calibrated chunks).", "",
         "| method | Captum s | fastxai s | floor s | Captum/floor | fastxai/floor | speed-up |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -12,14 +12,22 @@ TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
 BaselineType = Union[None, Tensor, int, float, Tuple[Union[Tensor, int, float], ...]]
 
 
-def format_inputs(inputs: TensorOrTuple, name: str = "inputs") -> Tuple[Tuple[Tensor, ...], bool]:
-    """Return ``(tuple_of_tensors, was_tuple)``. Each tensor is (N, ...) with the same N."""
+def format_inputs(
+    inputs: TensorOrTuple, name: str = "inputs", same_batch: bool = True
+) -> Tuple[Tuple[Tensor, ...], bool]:
+    """Return ``(tuple_of_tensors, was_tuple)``. Each tensor is (N, ...) with the same N.
+
+    ``same_batch=False`` lifts the shared-N rule for the perturbation methods: Captum's
+    ablation / occlusion / permutation accept "sparse" tensors (e.g. an index list of any
+    length, or an empty tensor) whose dim 0 is not the batch; each such tensor is repeated
+    whole per perturbation, as Captum does.
+    """
     is_tuple = isinstance(inputs, tuple)
     tup = inputs if is_tuple else (inputs,)
     for i, t in enumerate(tup):
         if not isinstance(t, Tensor):
             raise InputError(f"{name}[{i}] must be a torch.Tensor, got {type(t).__name__}")
-    if len(tup) > 1:
+    if len(tup) > 1 and same_batch:
         n0 = tup[0].shape[0] if tup[0].dim() > 0 else None
         for i, t in enumerate(tup[1:], 1):
             if t.dim() == 0 or t.shape[0] != n0:
@@ -36,10 +44,18 @@ def format_output(is_tuple: bool, outputs: Sequence[Tensor]) -> TensorOrTuple:
 
 
 def format_baselines(
-    baselines: BaselineType, inputs: Tuple[Tensor, ...], name: str = "baselines"
+    baselines: BaselineType,
+    inputs: Tuple[Tensor, ...],
+    name: str = "baselines",
+    broadcast: bool = False,
 ) -> Tuple[Union[Tensor, int, float], ...]:
     """One baseline per input: None -> 0; each a scalar, a tensor of the input's shape, or
-    a tensor whose first dim is 1 and other dims equal the input's (broadcast over N)."""
+    a tensor whose first dim is 1 and other dims equal the input's (broadcast over N).
+
+    ``broadcast=True`` (the perturbation methods) also accepts any tensor that broadcasts
+    to the input's (N, *S) shape, e.g. (S_last,) or (N, 1): Captum's ablation and occlusion
+    never validate baselines, they only mix them in with broadcasting arithmetic.
+    """
     if baselines is None:
         return tuple(0 for _ in inputs)
     tup = baselines if isinstance(baselines, tuple) else (baselines,)
@@ -52,6 +68,11 @@ def format_baselines(
         if isinstance(b, Tensor):
             same = b.shape == x.shape
             bcast = b.dim() == x.dim() and b.shape[0] == 1 and b.shape[1:] == x.shape[1:]
+            if broadcast and not (same or bcast) and b.dim() <= x.dim():
+                try:
+                    bcast = torch.broadcast_shapes(tuple(b.shape), tuple(x.shape)) == x.shape
+                except RuntimeError:
+                    bcast = False
             if not (same or bcast or b.numel() == 1):
                 raise InputError(
                     f"{name}[{i}] has shape {tuple(b.shape)} but input {i} has shape "
@@ -92,6 +113,8 @@ def baseline_tensor(b: Union[Tensor, int, float], x: Tensor) -> Tensor:
         b = b.to(device=x.device, dtype=x.dtype)
         if b.numel() == 1 and b.dim() != x.dim():
             return b.reshape((1,) * x.dim())
+        if b.dim() < x.dim():  # a broadcastable lower-rank baseline: align it to the right
+            return b.reshape((1,) * (x.dim() - b.dim()) + tuple(b.shape))
         return b
     return torch.full((1,) * x.dim(), float(b), dtype=x.dtype, device=x.device)
 

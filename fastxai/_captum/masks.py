@@ -22,11 +22,13 @@ def format_feature_mask(
     if feature_mask is None:
         masks, offset = [], 0
         for x in inputs:
-            numel = x[0].numel() if x.dim() > 0 and x.shape[0] > 0 else 0
+            # Shaped like x[0:1] (Captum's default): an empty tensor gets an empty mask,
+            # i.e. no features, instead of a reshape error.
+            first = x[0:1] if x.dim() > 0 else x.reshape(1)
             masks.append(
-                (torch.arange(numel, device=x.device) + offset).reshape((1,) + tuple(x.shape[1:]))
+                (torch.arange(first.numel(), device=x.device) + offset).reshape(first.shape)
             )
-            offset += numel
+            offset += first.numel()
         return tuple(masks)
     tup = feature_mask if isinstance(feature_mask, tuple) else (feature_mask,)
     if len(tup) != len(inputs):
@@ -105,6 +107,9 @@ def scatter_feature_values(
     o, m = values.shape
     out = []
     for mask, x in zip(masks, inputs):
+        if mask.numel() == 0 or x.numel() == 0:  # an empty (sparse) input holds no feature
+            out.append(torch.zeros((o,) + tuple(x.shape[1:]), dtype=values.dtype, device=values.device))
+            continue
         pos = mask if ids is None else torch.searchsorted(ids, mask.contiguous())
         pos = pos.clamp_(0, max(m - 1, 0)) if ids is not None else pos
         shape = tuple(mask.shape[1:])

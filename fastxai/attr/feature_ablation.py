@@ -10,7 +10,12 @@ from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.inputs import BaselineType, TensorOrTuple, format_output
 from fastxai._captum.masks import feature_ids, format_feature_mask, scatter_feature_values
 from fastxai._captum.targets import TargetType
-from fastxai.attr._perturbation_common import output_dtype, prepare_call, shape_outputs
+from fastxai.attr._perturbation_common import (
+    check_masks_match_output,
+    difference_dtype,
+    prepare_call,
+    shape_outputs,
+)
 from fastxai.engine.perturb import run_perturbations
 from fastxai.ops.ablate import ablate_by_id
 
@@ -83,18 +88,21 @@ class FeatureAblation(PerturbationAttribution):
             show_progress: progress bar.
             max_batch: cap on rows per forward. max_memory: cap on bytes per forward.
         Returns:
-            attributions mirroring ``inputs`` (tensor or tuple), each (N, *S).
+            attributions mirroring ``inputs`` (tensor or tuple), each (N, *S), in the
+            model output's dtype (integer outputs give integer attributions, as Captum).
         """
         if kwargs:
             raise TypeError(f"FeatureAblation.attribute got unexpected arguments {sorted(kwargs)}")
         call = prepare_call(
             self.forward_func, inputs, baselines, target, additional_forward_args,
-            perturbations_per_eval, show_progress, max_batch, max_memory, "FeatureAblation",
+            perturbations_per_eval, show_progress, max_batch, max_memory,
+            f"{self.get_name()} attribution", captum_edge=True,
         )
         masks = format_feature_mask(feature_mask, call.inputs)
+        check_masks_match_output(call, masks)
         ids = feature_ids(masks).to(call.inputs[0].device)
         plan = FeatureAblationPlan(call.baselines, masks, ids)
-        acc = DifferenceAccumulator(call.initial, plan.n_perturbations, output_dtype(call.initial))
+        acc = DifferenceAccumulator(call.initial, plan.n_perturbations, difference_dtype(call.initial))
         run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
                           call.initial, call.options)
         attrs = scatter_feature_values(acc.table, masks, ids, call.n, call.inputs)

@@ -8,10 +8,16 @@ import torch
 from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
+from fastxai._captum.errors import InputError
 from fastxai._captum.inputs import TensorOrTuple, format_output
 from fastxai._captum.masks import feature_ids, format_feature_mask, scatter_feature_values
 from fastxai._captum.targets import TargetType
-from fastxai.attr._perturbation_common import output_dtype, prepare_call, shape_outputs
+from fastxai.attr._perturbation_common import (
+    check_masks_match_output,
+    difference_dtype,
+    prepare_call,
+    shape_outputs,
+)
 from fastxai.attr.feature_ablation import DifferenceAccumulator
 from fastxai.engine.perturb import run_perturbations
 from fastxai.ops.philox import reference_philox_uniform
@@ -32,38 +38,63 @@ def _permute_feature(x: Tensor, feature_mask: Tensor) -> Tensor:
     )
 
 
+def _captum_feature_order(masks: Tuple[Tensor, ...], ids: Tensor) -> List[int]:
+    """Positions in the sorted ``ids`` in the order Captum walks features: input 0's ids
+    ascending, then the ids first seen in input 1, and so on (its feature -> tensor dict).
+    It matters for the random draws only, whose order must follow Captum's."""
+    pos = {f: j for j, f in enumerate(ids.tolist())}
+    order: List[int] = []
+    seen = set()
+    for m in masks:
+        for f in torch.unique(m).tolist():
+            if f not in seen:
+                seen.add(f)
+                order.append(pos[f])
+    return order
+
+
 def _draw_permutations(
-    n: int, n_feat: int, holders: List[List[int]], n_inputs: int, order_chunk: int,
+    sizes: List[int], holders: List[List[int]], order: List[int], order_chunk: int,
     seed: Optional[int], device: torch.device,
-) -> Tensor:
-    """(P, n_inputs, N) permutations, drawn in Captum's order: per chunk of ``order_chunk``
-    features, per input tensor holding any of them, per feature of the chunk. With ``seed``,
-    permutation (p, i) is the argsort of Philox uniforms keyed by (seed; n, p, attempt, i)."""
-    perms = torch.arange(n).repeat(n_feat, n_inputs, 1)
-    ident = torch.arange(n)
-    for c0 in range(0, n_feat, order_chunk):
-        chunk = range(c0, min(n_feat, c0 + order_chunk))
+) -> List[Tensor]:
+    """Per input tensor i, a (P, sizes[i]) table of permutations of its dim 0 for the P
+    features of ``holders`` (indexed by sorted feature position). Only the features listed
+    in ``order`` are drawn, in Captum's order: per chunk of ``order_chunk`` of them, per
+    input tensor holding any of the chunk, per feature of the chunk. Tensor i's dim 0 is
+    usually the batch N, but a "sparse" tensor (an index list) is shuffled along its own
+    length, as Captum's ``perm_func`` does. With ``seed``, permutation (p, i) is the argsort
+    of Philox uniforms keyed by (seed; element, p, attempt, i)."""
+    perms = [torch.arange(m).repeat(len(holders), 1) for m in sizes]
+    for c0 in range(0, len(order), order_chunk):
+        chunk = order[c0 : c0 + order_chunk]
         tensors = sorted({i for p in chunk for i in holders[p]})
         for i in tensors:
+            m = sizes[i]
+            if m < 2:  # only reachable with the min-examples skip disabled
+                raise InputError(
+                    f"FeaturePermutation: cannot permute input {i} along dim 0 of size {m}; "
+                    "it needs at least 2 entries"
+                )
+            ident = torch.arange(m)
             for p in chunk:
                 attempt = 0
                 while True:
                     if seed is None:
-                        perm = torch.randperm(n)
+                        perm = torch.randperm(m)
                     else:
-                        u = reference_philox_uniform(seed, torch.arange(n), p, attempt, i)
+                        u = reference_philox_uniform(seed, torch.arange(m), p, attempt, i)
                         perm = torch.argsort(u)
                     attempt += 1
                     if not bool((perm == ident).all()):
                         break
-                perms[p, i] = perm
-    return perms.to(device)
+                perms[i][p] = perm
+    return [t.to(device) for t in perms]
 
 
 class FeaturePermutationPlan:
-    """Perturbation p shuffles feature ``ids[p]`` across the N examples of every tensor."""
+    """Perturbation p shuffles feature ``ids[p]`` along dim 0 of every tensor holding it."""
 
-    def __init__(self, masks: Tuple[Tensor, ...], ids: Tensor, perms: Optional[Tensor],
+    def __init__(self, masks: Tuple[Tensor, ...], ids: Tensor, perms: Optional[List[Tensor]],
                  perm_func: Optional[Callable[[Tensor, Tensor], Tensor]]) -> None:
         self.masks, self.ids, self.perms, self.perm_func = masks, ids, perms, perm_func
         self.n_perturbations = int(ids.numel())
@@ -75,7 +106,7 @@ class FeaturePermutationPlan:
             hit = m.unsqueeze(0) == ids  # (K, 1|N, *S)
             if self.perm_func is None:
                 assert self.perms is not None
-                shuffled = x[self.perms[p0:p1, i]]  # (K, N, *S)
+                shuffled = x[self.perms[i][p0:p1]]  # (K, N, *S)
             else:
                 shuffled = torch.stack([
                     self.perm_func(x, (m == int(self.ids[p])).expand_as(x)) for p in range(p0, p1)
@@ -115,45 +146,61 @@ class FeaturePermutation(PerturbationAttribution):
         """Shuffle each feature across the batch and record the output drop.
 
         Args:
-            inputs: (N, *S) tensor or tuple, N > 1.
+            inputs: (N, *S) tensor or tuple, N > 1. A tensor whose dim 0 is not N (a
+                "sparse" index list) is shuffled along its own dim 0, as in Captum.
             feature_mask: integer ids broadcastable to each input (global across tensors).
             perturbations_per_eval: cap on features per forward (None = auto). Without
                 ``seed`` it also fixes the order of the random draws (Captum's default 1).
             seed: counter-based permutations instead of the global RNG.
         Returns:
-            attributions mirroring ``inputs``, each (N, *S).
+            attributions mirroring ``inputs``, each (N, *S), in the model output's dtype.
         """
         if kwargs:
             raise TypeError(f"FeaturePermutation.attribute got unexpected arguments {sorted(kwargs)}")
         call = prepare_call(
             self.forward_func, inputs, None, target, additional_forward_args,
-            perturbations_per_eval, show_progress, max_batch, max_memory, "FeaturePermutation",
+            perturbations_per_eval, show_progress, max_batch, max_memory,
+            f"{self.get_name()} attribution", captum_edge=True,
         )
         masks = format_feature_mask(feature_mask, call.inputs)
+        check_masks_match_output(call, masks)
         ids = feature_ids(masks).to(call.inputs[0].device)
-        dtype = output_dtype(call.initial)
+        dtype = difference_dtype(call.initial)
+        holders = [[i for i, m in enumerate(masks) if bool((m == fid).any())] for fid in ids.tolist()]
+        sizes = [x.shape[0] for x in call.inputs]
+        # Captum skips (attribution 0, with a warning) every feature held by a tensor whose
+        # dim 0 is below the minimum: a batch of one, or a short / empty "sparse" tensor.
+        # It decides per chunk of perturbations_per_eval features, so with ppe > 1 it also
+        # drops the chunk's valid features; fastxai decides per feature (equal for ppe = 1).
         min_n = self._min_examples_per_batch_grouped
-        if min_n is not None and call.n < min_n:
+        keep = [
+            j for j, hs in enumerate(holders)
+            if min_n is None or all(sizes[i] >= min_n for i in hs)
+        ]
+        if len(keep) < len(holders):
             logger.warning(
-                "FeaturePermutation: skipping every feature since the batch has %d example(s), "
-                "fewer than %d; attributions are zero", call.n, min_n,
+                "FeaturePermutation: skipping %d of %d features, held by an input whose dim 0 "
+                "is below %s; their attributions are zero",
+                len(holders) - len(keep), len(holders), min_n,
             )
-            zeros = tuple(
-                torch.zeros((call.n_outputs,) + tuple(x.shape[1:]), dtype=dtype, device=x.device)
-                for x in call.inputs
-            )
-            return format_output(call.is_tuple, shape_outputs(call, zeros))
+        run_ids = ids[keep]
         perms = None
         func = None if self.perm_func is _permute_feature else self.perm_func
         if func is None:
-            holders = [[i for i, m in enumerate(masks) if bool((m == fid).any())] for fid in ids.tolist()]
-            perms = _draw_permutations(
-                call.n, len(holders), holders, len(call.inputs), perturbations_per_eval or 1,
-                seed, call.inputs[0].device,
+            kept = set(keep)
+            order = [j for j in _captum_feature_order(masks, ids) if j in kept]
+            drawn = _draw_permutations(
+                sizes, holders, order, perturbations_per_eval or 1, seed, call.inputs[0].device,
             )
-        plan = FeaturePermutationPlan(masks, ids, perms, func)
+            perms = [t[keep] for t in drawn]
+        plan = FeaturePermutationPlan(masks, run_ids, perms, func)
         acc = DifferenceAccumulator(call.initial, plan.n_perturbations, dtype)
-        run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
-                          call.initial, call.options)
-        attrs = scatter_feature_values(acc.table, masks, ids, call.n, call.inputs)
+        if plan.n_perturbations:
+            run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
+                              call.initial, call.options)
+        table = acc.table
+        if len(keep) < len(holders):
+            table = torch.zeros((acc.table.shape[0], len(holders)), dtype=dtype, device=acc.table.device)
+            table[:, keep] = acc.table
+        attrs = scatter_feature_values(table, masks, ids, call.n, call.inputs)
         return format_output(call.is_tuple, shape_outputs(call, attrs))

@@ -34,6 +34,8 @@ class WindowGrid:
 
     def starts(self, f: Tensor) -> Tensor:
         """(K,) window numbers -> (K, r) start coordinates."""
+        if not self.counts:  # r = 0 (inputs of shape (N,)): one window, the whole scalar
+            return torch.zeros((f.shape[0], 0), dtype=torch.long, device=f.device)
         cols = []
         rest = f.clone()
         for count, s in zip(self.counts, self.stride):
@@ -75,9 +77,17 @@ class OcclusionPlan:
         out = []
         for i, (x, g, b) in enumerate(zip(inputs, self.grids, self.baselines)):
             f = torch.arange(p0, p1, device=x.device) - self.offsets[i]
-            starts = g.starts(f.clamp(min=0))
             outside = (f < 0) | (f >= g.n_windows)  # windows of other tensors: leave this one intact
-            starts[outside] = torch.tensor(g.shape, device=x.device)
+            if not g.counts:
+                # (N,) input, one window = the whole scalar: no start coordinate can point
+                # outside the tensor, so pick baseline or input per perturbation directly.
+                k = f.shape[0]
+                occluded = ~outside.reshape(k, 1)
+                rows = torch.where(occluded, b.reshape(1, -1).to(x.dtype), x.reshape(1, -1))
+                out.append(rows.expand(k, x.shape[0]).reshape(k * x.shape[0]))
+                continue
+            starts = g.starts(f.clamp(min=0))
+            starts[outside] = torch.tensor(g.shape, dtype=starts.dtype, device=x.device)
             out.append(occlude_boxes(x, b, starts, g.window))
         return tuple(out)
 
@@ -124,7 +134,8 @@ class Occlusion(PerturbationAttribution):
         """
         call = prepare_call(
             self.forward_func, inputs, baselines, target, additional_forward_args,
-            perturbations_per_eval, show_progress, max_batch, max_memory, "Occlusion",
+            perturbations_per_eval, show_progress, max_batch, max_memory,
+            f"{self.get_name()} attribution", captum_edge=True,
         )
         grids = self._grids(call.inputs, sliding_window_shapes, strides)
         plan = OcclusionPlan(grids, call.baselines)
@@ -166,6 +177,13 @@ class Occlusion(PerturbationAttribution):
                     raise InputError(
                         f"sliding_window_shapes[{i}] dim {d} is {wd} but the input has size {size} "
                         "there; the window must lie within the input"
+                    )
+                # Captum's rule: where the window does not span the dim, a stride above the
+                # window would leave elements that no window covers (their mean drop is 0/0).
+                if wd < size and sd > wd:
+                    raise InputError(
+                        f"strides[{i}] dim {d} is {sd}, larger than the window ({wd}) in a dim "
+                        f"the window does not span (size {size}); use a stride <= {wd}"
                     )
             grids.append(WindowGrid(shape, w, s))
         return grids

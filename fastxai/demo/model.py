@@ -24,7 +24,7 @@ class TinyCNN(nn.Module):
         return self.fc(self.pool(h).flatten(1))
 
 
-def train_demo_model(steps: int = 150, seed: int = 0) -> TinyCNN:
+def train_demo_model(steps: int = 80, seed: int = 0) -> TinyCNN:
     """Train TinyCNN on synthetic blob images; returns it in eval mode (~95 % accuracy)."""
     torch.manual_seed(seed)
     model = TinyCNN()

@@ -262,8 +262,9 @@ def iterate_gradients(
             sizer.record(k * n_rows, sizer.clock() - t0)
         elif probe is not None:
             leaf_bytes = sum(t.numel() * t.element_size() for t in leaves)
-            # backward peaks at ~1.7x the saved activations (their gradients are transient)
-            per_row = (2 * probe.nbytes + 3 * leaf_bytes) // max(1, k * n_rows) + 1
+            # peak RSS measured at ~2.5x the saved activations (transient forward buffers and
+            # activation gradients come and go); 3x keeps a max_memory cap honest on CPU
+            per_row = (3 * probe.nbytes + 3 * leaf_bytes) // max(1, k * n_rows) + 1
             sizer = make_sizer(int(per_row), max(1, (n_steps - s1 + overlap) * n_rows))
             probe = None
         if s1 >= n_steps:

@@ -57,13 +57,16 @@ def _chunks(B: int, S: int, M: int):
         yield b0, min(B, b0 + per)
 
 
-def min_norm_lstsq(A: Tensor, b: Tensor) -> Tensor:
+def min_norm_lstsq(A: Tensor, b: Tensor, method: str = "auto") -> Tensor:
     """Minimum-norm least squares ``argmin ||A x - b||`` (LAPACK gelsd semantics), batched.
 
-    A: (B, S, M), b: (B, S) -> x: (B, M). CPU uses ``gelsd``; other devices an SVD pseudo-inverse
-    with the same cutoff (``eps * max(S, M) * sigma_max``).
+    A: (B, S, M), b: (B, S) -> x: (B, M). ``method="auto"``: ``gelsd`` on CPU, elsewhere
+    (CUDA has no gelsd) an SVD pseudo-inverse with cutoff ``eps * max(S, M) * sigma_max``;
+    ``"gelsd"`` / ``"svd"`` force one.
     """
-    if A.device.type == "cpu":
+    if method not in ("auto", "gelsd", "svd"):
+        raise ValueError(f"method must be auto, gelsd or svd, got {method!r}")
+    if method == "gelsd" or (method == "auto" and A.device.type == "cpu"):
         return torch.linalg.lstsq(A, b.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
     U, s, Vh = torch.linalg.svd(A, full_matrices=False)
     cut = torch.finfo(A.dtype).eps * max(A.shape[-2:]) * s[..., :1]

@@ -1,0 +1,42 @@
+"""fastxai.eval: vectorised evaluation of explanations and group (fairness) metrics.
+
+Modules (one job each): ``state`` (mergeable metric states), ``boxes`` (rasterisation),
+``inputs`` (input rules), ``localisation`` / ``overlap`` (heat map vs annotation scores),
+``faithfulness`` (deletion / insertion, sparseness, complexity), ``randomisation`` (MPRT),
+``groups`` (``GroupReport``),
+``group_stats`` / ``group_metrics`` / ``group_aggregates`` / ``bootstrap`` (its engine).
+See docs/notes/eval.md for the semantics fixed here.
+"""
+from fastxai.eval.boxes import boxes_to_mask
+from fastxai.eval.errors import InputError
+from fastxai.eval.faithfulness import (
+    complexity, curve_auc, deletion_auc, deletion_curve, insertion_auc, sparseness,
+)
+from fastxai.eval.groups import (
+    GroupMetrics, GroupMetricWarning, GroupReport, ScoreMetric, demographic_parity_difference,
+    demographic_parity_ratio, equal_opportunity_difference, equalized_odds_difference, equalized_odds_ratio,
+    group_report, scores_by_group,
+)
+from fastxai.eval.localisation import (
+    AttributionLocalisation, EnergyPointingGame, HeatmapAUROC, PointingGame, RelevanceMassAccuracy,
+    RelevanceRankAccuracy, TopKIntersection, attribution_localisation, energy_pointing_game, heatmap_auroc,
+    pointing_game, relevance_mass_accuracy, relevance_rank_accuracy, top_k_intersection,
+)
+from fastxai.eval.overlap import (
+    MeanIoU, OverlapAtThresholds, OverlapAtTopK, overlap_at_thresholds, overlap_at_top_k, saporta_iou,
+)
+from fastxai.eval.randomisation import model_parameter_randomisation, spearman
+from fastxai.eval.state import MeanMetric, Metric
+
+__all__ = [
+    "Metric", "MeanMetric", "InputError", "boxes_to_mask",
+    "pointing_game", "energy_pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy",
+    "top_k_intersection", "attribution_localisation", "heatmap_auroc",
+    "PointingGame", "EnergyPointingGame", "RelevanceMassAccuracy", "RelevanceRankAccuracy", "TopKIntersection",
+    "AttributionLocalisation", "HeatmapAUROC",
+    "overlap_at_thresholds", "overlap_at_top_k", "saporta_iou", "OverlapAtThresholds", "OverlapAtTopK", "MeanIoU",
+    "deletion_curve", "deletion_auc", "insertion_auc", "curve_auc", "sparseness", "complexity",
+    "group_report", "scores_by_group", "GroupReport", "GroupMetrics", "GroupMetricWarning", "ScoreMetric",
+    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
+    "equalized_odds_ratio", "equal_opportunity_difference", "model_parameter_randomisation", "spearman",
+]

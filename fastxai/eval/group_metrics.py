@@ -59,9 +59,38 @@ class ScoreMetric:
         return self.fn(*args, **kwargs)
 
 
+TPR_AT_SPEC = "tpr_at_spec_"
+
+
+def spec_level(name: str) -> float:
+    """The specificity level s of a ``tpr_at_spec_<s>`` metric name."""
+    return float(name[len(TPR_AT_SPEC):])
+
+
+def is_score_metric(name: str) -> bool:
+    """True if the built-in metric needs scores (not decisions)."""
+    return name in SCORE_METRICS or name.startswith(TPR_AT_SPEC)
+
+
+def higher_is_better(name: str) -> Optional[bool]:
+    """Direction of a metric (None: neither, e.g. selection rate); callables: True."""
+    return True if name.startswith(TPR_AT_SPEC) else HIGHER_IS_BETTER.get(name, True)
+
+
 def canonical(name: str) -> str:
-    """Built-in metric name after aliases; raises for unknown names."""
+    """Built-in metric name after aliases; raises for unknown names.
+
+    ``tpr_at_spec_<s>`` (e.g. ``tpr_at_spec_0.8``): largest TPR at specificity >= s (torchmetrics semantics).
+    """
     key = ALIASES.get(name, name)
+    if key.startswith(TPR_AT_SPEC):
+        try:
+            level = spec_level(key)
+        except ValueError:
+            level = -1.0
+        if not 0 <= level <= 1:
+            raise ValueError(f"{name!r}: the specificity level must be a number in [0, 1]")
+        return key
     if key not in BUILTIN:
         raise ValueError(f"unknown metric {name!r}; built-ins: {BUILTIN} (or pass a callable)")
     return key
@@ -74,6 +103,7 @@ def needs(names) -> Dict[str, bool]:
         "cal": "ece" in names,
         "sq": "brier" in names or "nll" in names,
         "auroc": "auroc" in names,
+        "tpr_at_spec": sorted({spec_level(n) for n in names if n.startswith(TPR_AT_SPEC)}),
         "ece_data_range": "ece_data_range" in names,
     }
 
@@ -89,8 +119,12 @@ def row_stats(y: torch.Tensor, yhat: torch.Tensor, score: Optional[torch.Tensor]
         st["cal"] = S.calibration_bins(codes, n_groups, y, score, W, n_bins)
     if need["sq"]:
         st["sq"] = S.squared_and_log_loss(codes, n_groups, y, score, W)
+    if need["auroc"] or need["tpr_at_spec"]:
+        plan = plan or S.auroc_plan(codes, n_groups, score)
     if need["auroc"]:
-        st["auroc"] = S.auroc(plan or S.auroc_plan(codes, n_groups, score), y, W)
+        st["auroc"] = S.auroc(plan, y, W)
+    for level in need["tpr_at_spec"]:
+        st[f"{TPR_AT_SPEC}{level}"] = S.tpr_at_specificity(plan, y, W, level)
     if need["ece_data_range"]:
         st["ece_data_range"] = S.ece_data_range(codes, n_groups, y, score, W, data_range_bins)
     return st
@@ -120,8 +154,8 @@ def values(name: str, st: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.
         return torch.nanmean(both, -1), torch.zeros_like(empty), "empty group"
     if name == "count":
         return count.clone(), torch.zeros_like(empty), ""
-    if name == "auroc":
-        v = st["auroc"]
+    if name == "auroc" or name.startswith(TPR_AT_SPEC):
+        v = st["auroc" if name == "auroc" else f"{TPR_AT_SPEC}{spec_level(name)}"]
         return v, torch.isnan(v) & ~empty, "only one class"
     if name == "ece":
         return S.ece_from_bins(st["cal"]), torch.zeros_like(empty), "empty group"

@@ -163,3 +163,27 @@ def auroc(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     contrib = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, pos * (below + 0.5 * neg))
     out = contrib / (pos_g * neg_g)
     return torch.where((pos_g > 0) & (neg_g > 0), out, torch.full_like(out, float("nan")))
+
+
+def tpr_at_specificity(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor, min_specificity: float) -> torch.Tensor:
+    """Largest TPR over thresholds ``score >= t`` whose specificity is >= ``min_specificity``.
+
+    torchmetrics' sensitivity-at-specificity semantics on the exact (weighted) ROC, all thresholds
+    kept; 0.0 if no threshold qualifies. y (N,) bool, W (B, N) -> (B, G); NaN without both classes.
+    """
+    B, G = W.shape[0], plan.n_groups
+    T = plan.tie_group.numel()
+    ws = W[:, plan.order].to(torch.float64)
+    ys = y[plan.order].to(torch.float64)
+    pos = torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, ws * ys)
+    neg = torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, ws * (1 - ys))
+    neg_g = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, neg)
+    pos_g = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, pos)
+    neg_below = (torch.cumsum(neg, 1) - neg) - (torch.cumsum(neg_g, 1) - neg_g)[:, plan.tie_group]
+    pos_below = (torch.cumsum(pos, 1) - pos) - (torch.cumsum(pos_g, 1) - pos_g)[:, plan.tie_group]
+    spec = neg_below / neg_g[:, plan.tie_group]
+    tpr = 1 - pos_below / pos_g[:, plan.tie_group]
+    ok = spec >= min_specificity
+    cand = torch.where(ok, tpr, torch.zeros_like(tpr))
+    best = torch.zeros(B, G, dtype=torch.float64).scatter_reduce_(1, plan.tie_group.expand(B, -1), cand, "amax")
+    return torch.where((pos_g > 0) & (neg_g > 0), best, torch.full_like(best, float("nan")))

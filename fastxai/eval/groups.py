@@ -31,7 +31,7 @@ from fastxai.eval.state import Metric
 __all__ = [
     "GroupMetrics", "GroupReport", "GroupMetricWarning", "ScoreMetric", "group_report",
     "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
-    "equalized_odds_ratio", "equal_opportunity_difference", "best_f1_threshold",
+    "equalized_odds_ratio", "equal_opportunity_difference", "best_f1_threshold", "scores_by_group",
 ]
 
 MetricArg = Union[str, Callable]
@@ -96,6 +96,11 @@ class GroupReport:
         self.ci_quantiles = list(ci_quantiles)
 
     # fairlearn-style aggregations ------------------------------------------------------
+    def _need(self, *names: str) -> None:
+        missing = [n for n in names if n not in self.by_group]
+        if missing:
+            raise ValueError(f"this summary needs metrics {missing}; add them to metrics=")
+
     def _ov(self, m: str) -> torch.Tensor:
         return torch.tensor(self.overall[m], dtype=torch.float64)
 
@@ -115,12 +120,34 @@ class GroupReport:
         """min / max (``between_groups``) or min of group/overall folded to <= 1 (``to_overall``)."""
         return {m: float(A.ratio(self.by_group[m], self._ov(m), method)) for m in self.metrics}
 
+    def std(self, ddof: int = 0) -> Dict[str, float]:
+        """Standard deviation of each metric across groups (NaN groups skipped; population by default)."""
+        out = {}
+        for m in self.metrics:
+            v = self.by_group[m]
+            v = v[~torch.isnan(v)]
+            out[m] = float(v.std(correction=ddof)) if v.numel() > ddof else float("nan")
+        return out
+
+    def skewed_error_ratio(self) -> Dict[str, float]:
+        """SER = max_g error_g / min_g error_g, error = 1 - m for higher-is-better metrics
+        (accuracy, TPR, AUROC, ...) and m for error metrics (FPR, FNR, ECE, ...); NaN if undirected."""
+        out = {}
+        for m in self.metrics:
+            hib = GM.higher_is_better(m) if isinstance(m, str) else True
+            if hib is None:
+                out[m] = float("nan")
+                continue
+            err = 1 - self.by_group[m] if hib else self.by_group[m]
+            out[m] = float(A.group_max(err) / A.group_min(err))
+        return out
+
     def worst_group(self) -> Dict[str, Optional[Tuple]]:
         """Per metric the group with the worst value (min if higher is better, else max)."""
         out: Dict[str, Optional[Tuple]] = {}
         for m in self.metrics:
             v = self.by_group[m]
-            hib = GM.HIGHER_IS_BETTER.get(m, True)
+            hib = GM.higher_is_better(m)
             if hib is None or bool(torch.isnan(v).all()):
                 out[m] = None
                 continue
@@ -131,10 +158,12 @@ class GroupReport:
     # fairness summaries ---------------------------------------------------------------
     def demographic_parity(self, method: str = "between_groups") -> Tuple[float, float]:
         """(difference, ratio) of selection rate."""
+        self._need("selection_rate")
         return self.difference(method)["selection_rate"], self.ratio(method)["selection_rate"]
 
     def equalized_odds(self, method: str = "between_groups", agg: str = "worst_case") -> Tuple[float, float]:
         """(difference, ratio) over TPR and FPR: worst case (max diff / min ratio) or ``agg="mean"``."""
+        self._need("tpr", "fpr")
         d = [self.difference(method)[k] for k in ("tpr", "fpr")]
         r = [self.ratio(method)[k] for k in ("tpr", "fpr")]
         if agg == "worst_case":
@@ -257,9 +286,9 @@ class GroupMetrics(Metric):
         self.threshold, self.pos_label = threshold, pos_label
         self.zero_division, self.min_group_size = zero_division, min_group_size
         self.n_bins, self.data_range_bins = n_bins, data_range_bins
-        self.keep_rows = keep_rows or threshold == "best_f1" or self.need["auroc"] or \
-            self.need["ece_data_range"] or any(callable(m) for m in self.names)
-        self.needs_score = any(m in GM.SCORE_METRICS for m in builtin) or threshold == "best_f1" or \
+        self.row_based = bool(self.need["auroc"] or self.need["tpr_at_spec"] or self.need["ece_data_range"])
+        self.keep_rows = keep_rows or threshold == "best_f1" or self.row_based or any(callable(m) for m in self.names)
+        self.needs_score = any(GM.is_score_metric(m) for m in builtin) or threshold == "best_f1" or \
             any(isinstance(m, GM.ScoreMetric) for m in self.names)
         G = self.G
         self.add_state("count", torch.zeros(G, dtype=torch.float64), "sum")
@@ -284,7 +313,7 @@ class GroupMetrics(Metric):
         yb = binarise("y_true", y, self.pos_label)
         if s is not None:
             s = s.to(torch.float64)
-            check_finite("y_score", s[:, None]) if s.numel() else None
+            check_finite("y_score", s[:, None])
             if self.needs_score or p is None:
                 check_probabilities("y_score", s)
         if p is not None:
@@ -295,7 +324,12 @@ class GroupMetrics(Metric):
             pb = s >= float(self.threshold)
         if g.is_floating_point() or bool(((g < 0) | (g >= self.G)).any()):
             raise InputError(f"groups must be integer codes in [0, {self.G})")
-        w = torch.ones(y.numel(), dtype=torch.float64) if w is None else w.to(torch.float64)
+        if w is None:
+            w = torch.ones(y.numel(), dtype=torch.float64)
+        else:
+            w = w.to(torch.float64)
+            if not bool((torch.isfinite(w) & (w >= 0)).all()):
+                raise InputError("sample_weight must be finite and non-negative")
         return yb, s, pb, g.to(torch.int64), w
 
     def update(self, y_true, y_score=None, y_pred=None, groups=None, sample_weight=None) -> None:  # type: ignore[override]
@@ -304,7 +338,7 @@ class GroupMetrics(Metric):
             raise InputError("groups= (integer group codes, (N,)) is required")
         y, s, p, g, w = self._validate(y_true, y_score, y_pred, groups, sample_weight)
         ones = torch.ones(1, y.numel(), dtype=torch.float64)
-        need = dict(self.need, auroc=False, ece_data_range=False)
+        need = dict(self.need, auroc=False, ece_data_range=False, tpr_at_spec=[])
         st = GM.row_stats(y, p, s, g, self.G, ones, w, need, self.n_bins, self.data_range_bins)
         self.count = self.count + st["count"][0]
         self.conf = self.conf + st["conf"][0]
@@ -354,7 +388,7 @@ class GroupMetrics(Metric):
         return out
 
     def _warn(self, label: str, mask: torch.Tensor, reason: str, count: torch.Tensor) -> None:
-        if self.zero_division != "warn" and label != "all metrics" or not bool(mask.any()):
+        if not bool(mask.any()):
             return
         which = [f"{group_label(self.groups[i])} (n={int(count[i])})" for i in torch.nonzero(mask).flatten().tolist()]
         hint = "; pass zero_division=0.0 to reproduce fairlearn" if label in GM.RATES else ""
@@ -375,7 +409,7 @@ class GroupMetrics(Metric):
         if self.threshold == "best_f1":
             y, _, s, g, w = rows
             rows = (y, s > best_f1_threshold(y, s), s, g, w)
-        if rows is not None and (self.threshold == "best_f1" or self.need["auroc"] or self.need["ece_data_range"]):
+        if rows is not None and (self.threshold == "best_f1" or self.row_based):
             n = rows[0].numel()
             ones = torch.ones(1, n, dtype=torch.float64)
             gst = self._stats(rows, ones, overall=False)
@@ -400,8 +434,9 @@ class GroupMetrics(Metric):
 
     def _bootstrap(self, rows, n_boot, random_state, mode, chunk):
         y, p, s, g, w = rows
-        plan_g = S.auroc_plan(g, self.G, s) if self.need["auroc"] else None
-        plan_o = S.auroc_plan(torch.zeros_like(g), 1, s) if self.need["auroc"] else None
+        ranked = self.need["auroc"] or self.need["tpr_at_spec"]
+        plan_g = S.auroc_plan(g, self.G, s) if ranked else None
+        plan_o = S.auroc_plan(torch.zeros_like(g), 1, s) if ranked else None
         acc: Dict[str, List[Tuple[torch.Tensor, torch.Tensor]]] = {m: [] for m in self.labels}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GroupMetricWarning)
@@ -459,6 +494,52 @@ def group_report(y_true: Any, y_pred: Any = None, *, y_score: Any = None, sensit
     gm = GroupMetrics(groups, metrics, feature_names=names, keep_rows=bool(n_boot), **options)
     gm.update(y_true, y_score=y_score, y_pred=y_pred, groups=codes, sample_weight=sample_weight)
     return gm.compute(n_boot=n_boot, ci_quantiles=ci_quantiles, random_state=random_state, bootstrap=bootstrap)
+
+
+def scores_by_group(scores: Any, *, sensitive_features: Any, name: str = "score",
+                    n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
+                    random_state: Optional[int] = None, bootstrap: str = "fairlearn") -> GroupReport:
+    """Mean of per-sample scores per group (NaN scores skipped), e.g. localisation scores by sex.
+
+    Args:
+        scores: (N,) per-sample values (e.g. ``fastxai.eval.pointing_game(...)``).
+        sensitive_features: as in ``group_report``.
+    Returns:
+        ``GroupReport`` with metrics ``name`` (mean over samples with a defined score) and
+        ``count`` (samples with a defined score); bootstrap CIs as in ``group_report``.
+    """
+    codes, groups, names = encode_groups(sensitive_features)
+    s = _tensor(scores, "scores").to(torch.float64)
+    check_same_n(scores=s, sensitive_features=codes)
+    ok = ~torch.isnan(s)
+    if bool(torch.isinf(s).any()):
+        raise InputError(f"scores has Inf at rows {torch.nonzero(torch.isinf(s)).flatten()[:10].tolist()}")
+    vals = torch.where(ok, s, torch.zeros_like(s))
+    G = len(groups)
+
+    def table(M: torch.Tensor, overall: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+        c = torch.zeros_like(codes) if overall else codes
+        g = 1 if overall else G
+        tot = S.group_sums(c, g, M * vals)
+        cnt = S.group_sums(c, g, M * ok)
+        return torch.where(cnt > 0, tot / cnt.clamp(min=1), torch.full_like(tot, float("nan"))), cnt
+
+    ones = torch.ones(1, s.numel(), dtype=torch.float64)
+    by, cnt = table(ones, False)
+    ov, ocnt = table(ones, True)
+    reps = None
+    if n_boot:
+        if not ci_quantiles:
+            raise InputError("bootstrap needs both n_boot= and ci_quantiles=")
+        acc: List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for M in multiplicities(s.numel(), n_boot, random_state=random_state, mode=bootstrap, codes=codes):
+            b, bc = table(M, False)
+            o, oc = table(M, True)
+            acc.append((o[:, 0], b, oc[:, 0], bc))
+        reps = {name: (torch.cat([a[0] for a in acc]), torch.cat([a[1] for a in acc])),
+                "count": (torch.cat([a[2] for a in acc]), torch.cat([a[3] for a in acc]))}
+    return GroupReport([name, "count"], groups, names, {name: float(ov[0, 0]), "count": float(ocnt[0, 0])},
+                       {name: by[0], "count": cnt[0]}, cnt[0], reps, ci_quantiles)
 
 
 def demographic_parity_difference(y_true, y_pred, *, sensitive_features, method="between_groups",

@@ -61,8 +61,12 @@ def to_heatmaps(
     sign: str = "signed",
     quantus_compat: bool = False,
     name: str = "heatmaps",
+    check: bool = True,
 ) -> torch.Tensor:
-    """Apply the input rules; returns float (N, *spatial) heat maps (see module docstring)."""
+    """Apply the input rules; returns float (N, *spatial) heat maps (see module docstring).
+
+    ``check=False`` skips the NaN/Inf scan (for callers whose fused kernel counts non-finite values).
+    """
     spatial = tuple(int(s) for s in spatial)
     a = attributions.detach()
     if not a.is_floating_point():
@@ -75,7 +79,8 @@ def to_heatmaps(
             f"{name} must be (N, {'D, ' if nd == 3 else ''}H, W) or with a channel dim at 1, "
             f"got shape {tuple(a.shape)} for annotations of size {spatial}"
         )
-    check_finite(name, a)
+    if check:
+        check_finite(name, a)
     if tuple(a.shape[1:]) != spatial:
         mode = "bilinear" if nd == 2 else "trilinear"
         a = F.interpolate(a[:, None], size=spatial, mode=mode, align_corners=False)[:, 0]
@@ -128,6 +133,7 @@ def prepare(
     channel_reduction: str = "sum",
     sign: str = "signed",
     quantus_compat: bool = False,
+    check: bool = True,
 ) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, ...]]:
     """Heat maps and annotations as flat (N, P) float / bool tensors plus the spatial shape.
 
@@ -136,6 +142,7 @@ def prepare(
         boxes: (N, 4) / (N, B, 4) / list of (B_i, 4); 6 coordinates for volumes.
         masks: (N, H, W), (N, 1, H, W) or (N, D, H, W) binary.
         image_size: (H, W) or (D, H, W) when only boxes are given and maps are smaller.
+        check: scan heat maps for NaN/Inf here (False when the caller's fused kernel does it).
     Returns:
         h (N, P) float, m (N, P) bool, spatial shape.
     """
@@ -148,6 +155,6 @@ def prepare(
         m = bm if m is None else (m | bm.to(m.device))
     check_same_n(heatmaps=heatmaps, annotations=m)
     h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign=sign,
-                    quantus_compat=quantus_compat)
+                    quantus_compat=quantus_compat, check=check)
     n = h.shape[0]
     return h.reshape(n, -1), m.reshape(n, -1).to(h.device), spatial

@@ -16,15 +16,26 @@ import torch
 from fastxai.eval.boxes import Boxes
 from fastxai.eval.errors import InputError
 from fastxai.eval.inputs import prepare
-from fastxai.eval.ranking import average_ranks, top_k_hits_variable, top_k_select
 from fastxai.eval.state import MeanMetric
+from fastxai.ops.eval_heatmap_auroc import heatmap_auroc_op
 from fastxai.ops.eval_heatmap_stats import COL, heatmap_stats
+from fastxai.ops.eval_topk_hits import topk_hits, topk_hits_per_row
 
 NAN = float("nan")
 
 
 def _stats(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    return heatmap_stats(h, m)
+    """Fused per-map statistics; raises naming the samples whose heat maps hold NaN/Inf."""
+    st = heatmap_stats(h, m)
+    bad = st[:, COL["nonfinite"]] > 0
+    if bool(bad.any()):
+        raise InputError(f"heatmaps contains NaN or Inf in samples {torch.nonzero(bad).flatten()[:10].tolist()}")
+    return st
+
+
+def _prepare_fused(heatmaps, boxes, masks, **options):
+    """``prepare`` without the separate NaN scan (``_stats`` counts non-finite values in its pass)."""
+    return prepare(heatmaps, boxes, masks, check=False, **options)
 
 
 def _nan_where(x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -59,8 +70,8 @@ def pointing_game(
     * ``"saporta"`` (cheXlocalize hit rate, Saporta et al. 2022): hit if the first arg-max pixel
       is annotated.
     """
-    h, m, spatial = prepare(heatmaps, boxes, masks, image_size=image_size,
-                            channel_reduction=channel_reduction, sign=sign, quantus_compat=quantus_compat)
+    h, m, spatial = _prepare_fused(heatmaps, boxes, masks, image_size=image_size,
+                                   channel_reduction=channel_reduction, sign=sign, quantus_compat=quantus_compat)
     st = _stats(h, m)
     empty = st[:, COL["count"]] == 0
     if variant == "quantus":
@@ -91,7 +102,7 @@ def energy_pointing_game(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
 
     Returns (N,) float64; NaN for an empty annotation or a map without positive values.
     """
-    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    h, m, _ = _prepare_fused(heatmaps, boxes, masks, **options)
     st = _stats(h, m)
     out = _ratio(st[:, COL["pos_in"]], st[:, COL["sum_pos"]])
     return _nan_where(out, st[:, COL["count"]] == 0)
@@ -104,7 +115,7 @@ def relevance_mass_accuracy(heatmaps: torch.Tensor, boxes: Optional[Boxes] = Non
     Returns (N,) float64; NaN for an empty annotation or Σ h = 0 (all-zero map); not guarded
     for Σ h < 0 (as Quantus).
     """
-    h, m, _ = prepare(heatmaps, boxes, masks, **options)
+    h, m, _ = _prepare_fused(heatmaps, boxes, masks, **options)
     st = _stats(h, m)
     out = _ratio(st[:, COL["sum_in"]], st[:, COL["sum"]])
     return _nan_where(out, st[:, COL["count"]] == 0)
@@ -119,7 +130,7 @@ def attribution_localisation(heatmaps: torch.Tensor, boxes: Optional[Boxes] = No
     map gives 0.0 (epsilon). Quantus' ``weighted=True`` is not reproduced (it depends on the
     batch size). Returns (N,) float64.
     """
-    h, m, _ = prepare(heatmaps, boxes, masks, sign=sign, **options)
+    h, m, _ = _prepare_fused(heatmaps, boxes, masks, sign=sign, **options)
     st = _stats(h, m)
     out = st[:, COL["sum_in"]] / (st[:, COL["sum"]] + eps)
     return _nan_where(out, (st[:, COL["count"]] == 0) | (out > 1))
@@ -138,8 +149,7 @@ def top_k_intersection(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
     p = h.shape[1]
     if not 1 <= k <= p:
         raise InputError(f"k must be in [1, {p}] (number of pixels), got {k}")
-    sel = top_k_select(h, k)
-    hits = (sel & m).sum(1).to(torch.float64).cpu()
+    hits = topk_hits(h, m, [k])[:, 0].to(torch.float64).cpu()
     count = m.sum(1).to(torch.float64).cpu()
     out = hits / k
     if concept_influence:
@@ -151,12 +161,13 @@ def relevance_rank_accuracy(heatmaps: torch.Tensor, boxes: Optional[Boxes] = Non
                             masks: Optional[torch.Tensor] = None, **options: Any) -> torch.Tensor:
     """Quantus ``RelevanceRankAccuracy`` (Arras et al. 2022): |top-K ∩ mask| / K with K = |mask|.
 
-    One stable descending sort per map (tie rule of ``fastxai.eval.ranking``). Returns (N,)
+    Selection per map (C++ ``nth_element``; torch: one stable sort), tie rule of
+    ``fastxai.eval.ranking``. Returns (N,)
     float64; NaN for an empty annotation.
     """
     h, m, _ = prepare(heatmaps, boxes, masks, **options)
     k = m.sum(1)
-    hits = top_k_hits_variable(h, m, k).to(torch.float64).cpu()
+    hits = topk_hits_per_row(h, m, k).to(torch.float64).cpu()
     kf = k.to(torch.float64).cpu()
     return _nan_where(hits / kf.clamp(min=1), kf == 0)
 
@@ -165,17 +176,11 @@ def heatmap_auroc(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
                   masks: Optional[torch.Tensor] = None, **options: Any) -> torch.Tensor:
     """AUROC of the heat map as a pixel classifier of the annotation (Quantus ``AUC``).
 
-    Mann-Whitney with average ranks for ties (= sklearn ``roc_curve`` + ``auc``), one sort per
-    map. Returns (N,) float64; NaN for an empty or full-image annotation; 0.5 for a constant map.
+    Mann-Whitney with average ranks for ties (= sklearn ``roc_curve`` + ``auc``), one radix sort
+    per map (``fastxai.ops.eval_heatmap_auroc``). Returns (N,) float64; NaN for an empty or full-image annotation; 0.5 for a constant map.
     """
     h, m, _ = prepare(heatmaps, boxes, masks, **options)
-    ranks, order = average_ranks(h)
-    m_sorted = m.gather(1, order)
-    n_pos = m.sum(1).to(torch.float64)
-    n_neg = m.shape[1] - n_pos
-    r_pos = (ranks * m_sorted).sum(1)
-    auc = (r_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    return _nan_where(auc, (n_pos == 0) | (n_neg == 0)).cpu()
+    return heatmap_auroc_op(h, m)
 
 
 # --------------------------------------------------------------------------- streaming

@@ -22,13 +22,19 @@ import torch
 from fastxai.eval.boxes import Boxes
 from fastxai.eval.errors import InputError
 from fastxai.eval.inputs import prepare
-from fastxai.eval.ranking import top_k_select
+from fastxai.ops.eval_topk_hits import topk_hits
 from fastxai.eval.state import MeanMetric
 
 
 def _score(pred: torch.Tensor, m: torch.Tensor, measure: str, true_pos_only: bool) -> torch.Tensor:
     inter = (pred & m).sum(1).to(torch.float64)
     sp, sm = pred.sum(1).to(torch.float64), m.sum(1).to(torch.float64)
+    return _score_counts(inter, sp, sm, measure, true_pos_only)
+
+
+def _score_counts(inter: torch.Tensor, sp: torch.Tensor, sm: torch.Tensor, measure: str,
+                  true_pos_only: bool) -> torch.Tensor:
+    """IoU / Dice from |P ∩ G|, |P|, |G| (all (N,) float64) with the empty-set rules above."""
     if measure == "iou":
         out = inter / (sp + sm - inter)
     elif measure == "dice":
@@ -71,11 +77,14 @@ def overlap_at_top_k(
     """IoU (or Dice) of the top ``ceil(q/100 * P)`` pixels vs the annotation, per q. Returns (N, Q)."""
     h, m, _ = prepare(heatmaps, boxes, masks, **options)
     p = h.shape[1]
-    cols = []
     for q in percents:
         if not 0 <= q <= 100:
             raise InputError(f"percents must be in [0, 100], got {q}")
-        cols.append(_score(top_k_select(h, math.ceil(q / 100 * p - 1e-9)), m, measure, true_pos_only))
+    ks = [math.ceil(q / 100 * p - 1e-9) for q in percents]
+    hits = topk_hits(h, m, ks).to(torch.float64).cpu()
+    sm = m.sum(1).to(torch.float64).cpu()
+    cols = [_score_counts(hits[:, j], torch.full_like(sm, float(k)), sm, measure, true_pos_only)
+            for j, k in enumerate(ks)]
     return torch.stack(cols, 1) if cols else torch.empty(h.shape[0], 0, dtype=torch.float64)
 
 

@@ -111,7 +111,7 @@ def shapley_kernel_coalitions(
         raise ValueError(f"shapley_kernel_coalitions needs n_features >= 2, got {n_features}")
     samples, examples = _rows(samples, examples)
     keys = coalition_keys(seed, samples, examples, n_features, STREAM_KEYS)
-    u = reference_philox_uniform(seed, torch.zeros_like(samples), samples, examples, STREAM_SIZE)
+    u = coalition_keys(seed, samples, examples, 1, STREAM_SIZE)[:, 0]  # U(seed; 0, s, n, STREAM_SIZE)
     cdf = shapley_kernel_size_cdf(n_features, samples.device)
     k = torch.searchsorted(cdf, u.to(torch.float64), right=True).clamp_(max=n_features - 2) + 1
     order = keys.argsort(dim=1, stable=True)

@@ -112,3 +112,55 @@ def test_non_finite_outputs_name_the_chunk() -> None:
     x = torch.ones(2, 6, dtype=torch.float64)
     with pytest.raises(NonFiniteOutputError, match="chunk 3\\.\\.3"):
         FeatureAblation(forward).attribute(x, target=0, perturbations_per_eval=1)
+
+
+# --- Captum drop-in regressions (found by running Captum's own tests on fastxai) -------------
+
+
+def test_integer_outputs_give_integer_attributions_like_captum() -> None:
+    # An int64 model (or a forward returning a Python int) yields int64 drops in Captum.
+    weights = torch.tensor([[2, -1, 3, 1]])
+    per_example = lambda x: (x * weights).sum(dim=1, keepdim=True)
+    x = torch.tensor([[1, 4, -2, 5], [3, 0, 1, -1]])
+    got = FeatureAblation(per_example).attribute(x, target=0, perturbations_per_eval=2)
+    assert got.dtype == torch.int64
+    assert_close(got, captum_attr.FeatureAblation(per_example).attribute(x, target=0))
+    as_int = lambda x: int(per_example(x).sum())
+    assert_close(FeatureAblation(as_int).attribute(x), captum_attr.FeatureAblation(as_int).attribute(x))
+
+
+def test_unbatched_side_tensor_is_ablated_whole() -> None:
+    # A second input whose dim 0 is not the batch (an index list of any length, or empty):
+    # Captum treats it as one feature, repeated whole per perturbation.
+    lin = make(MLP(3, 1))
+
+    def forward(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return lin(x).sum() + (idx.double().mean() if idx.numel() else 0.0)
+
+    x = torch.randn(3, 3, dtype=torch.float64)
+    for idx in (torch.tensor([4, 9, 1, 7, 2]), torch.tensor([])):
+        got = FeatureAblation(forward).attribute((x, idx))
+        assert got[1].shape == (1,)
+        assert_close(got, captum_attr.FeatureAblation(forward).attribute((x, idx)))
+
+
+@pytest.mark.parametrize("shape", [(10,), (4, 1), (1, 10)])
+def test_baselines_that_only_broadcast_are_accepted(shape) -> None:
+    net = make(MLP())
+    x = torch.randn(4, 10, dtype=torch.float64)
+    base = torch.randn(shape, dtype=torch.float64)
+    kw = dict(target=1, baselines=base, feature_mask=torch.arange(10).reshape(1, 10) // 4)
+    assert_close(FeatureAblation(net).attribute(x, **kw), captum_attr.FeatureAblation(net).attribute(x, **kw))
+
+
+def test_per_example_mask_needs_per_example_outputs() -> None:
+    first_row = lambda x: x[0].unsqueeze(0)  # (1, F) for any batch: not per example
+    x = torch.randn(2, 3, dtype=torch.float64)
+    with pytest.raises(InputError, match="per-example ids"):
+        FeatureAblation(first_row).attribute(x, feature_mask=torch.tensor([[0, 1, 2], [0, 0, 1]]))
+
+
+def test_progress_bar_is_labelled_as_captum(capsys) -> None:
+    net = make(MLP())
+    FeatureAblation(net).attribute(torch.randn(2, 10, dtype=torch.float64), target=0, show_progress=True)
+    assert "Feature Ablation attribution" in capsys.readouterr().err

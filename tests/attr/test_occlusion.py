@@ -56,3 +56,33 @@ def test_bad_windows() -> None:
         Occlusion(net).attribute(x, sliding_window_shapes=(3, 2, 2), strides=0, target=0)
     with pytest.raises(InputError, match="one entry per non-batch dim"):
         Occlusion(net).attribute(x, sliding_window_shapes=(2, 2), target=0)
+
+
+# --- Captum drop-in regressions (found by running Captum's own tests on fastxai) -------------
+
+
+def test_scalar_examples_with_empty_window() -> None:
+    # Inputs of shape (N,): the window () covers the example's single value.
+    f = lambda a, b: 3 * a - b ** 2
+    a, b = torch.randn(4, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
+    kw = dict(sliding_window_shapes=((), ()), baselines=(0.5, -1.0))
+    assert_close(Occlusion(f).attribute((a, b), **kw), captum_attr.Occlusion(f).attribute((a, b), **kw))
+
+
+def test_stride_above_window_is_refused_unless_the_window_spans_the_dim() -> None:
+    net = make(MLP())
+    x = torch.randn(2, 10, dtype=torch.float64)
+    with pytest.raises(InputError, match="larger than the window"):
+        Occlusion(net).attribute(x, sliding_window_shapes=(2,), strides=3, target=0)
+    img = torch.randn(2, 1, 4, 4, dtype=torch.float64)
+    f = lambda v: v.flatten(1).sum(1, keepdim=True) ** 2
+    kw = dict(sliding_window_shapes=(1, 2, 2), strides=(5, 2, 2), target=0)  # dim 0 spanned
+    assert_close(Occlusion(f).attribute(img, **kw), captum_attr.Occlusion(f).attribute(img, **kw))
+
+
+def test_broadcast_baselines_match_captum() -> None:
+    net = make(MLP())
+    x = torch.randn(3, 10, dtype=torch.float64)
+    for base in (torch.randn(10, dtype=torch.float64), torch.randn(3, 1, dtype=torch.float64)):
+        kw = dict(sliding_window_shapes=(3,), strides=2, target=2, baselines=base)
+        assert_close(Occlusion(net).attribute(x, **kw), captum_attr.Occlusion(net).attribute(x, **kw))

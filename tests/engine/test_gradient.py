@@ -44,3 +44,19 @@ def test_layer_capture_and_overlap():
                                        internal_batch_size=6, layer=m.fc2, overlap=1, min_steps=2))
     assert [(c.s0, c.s1) for c in chunks] == [(0, 3), (2, 5)]
     assert chunks[0].layer[0].shape == (6, 16) and chunks[0].grads[0].shape == (6, 16)
+
+
+def test_max_memory_uses_measured_row_bytes():
+    m = mlp()
+    x = torch.randn(4, 10, dtype=torch.float64)
+    probe = eg.SavedBytes(m)
+    xr = x.clone().requires_grad_()
+    with torch.enable_grad(), probe:
+        m(xr)[:, 0].sum()
+    per_row = probe.nbytes / 4
+    assert per_row > 0
+    cap = int(3 * per_row * 8 + 3 * 8 * 80 + 100)  # room for ~2 steps of 4 rows
+    chunks = list(eg.iterate_gradients(m, lambda s0, s1: ((torch.cat([x] * (s1 - s0)),), None), 12, 4, 0, None,
+                                       (x,), max_memory=cap))
+    sizes = [c.s1 - c.s0 for c in chunks]
+    assert sizes[0] == 1 and sum(sizes) == 12 and max(sizes) <= 2

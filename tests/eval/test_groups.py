@@ -11,7 +11,7 @@ import fastxai.eval.groups as GR
 from fastxai.eval.bootstrap import multiplicities
 from fastxai.eval.errors import InputError
 from fastxai.eval.group_encoding import encode_groups
-from metric_tester import check_batching
+from tests.eval.metric_tester import check_batching
 
 fl = pytest.importorskip("fairlearn.metrics")
 skm = pytest.importorskip("sklearn.metrics")
@@ -207,7 +207,7 @@ def test_streaming_batches_merge_pickle() -> None:
     y, s, sex, age, w = _data(300, seed=8)
     codes, groups, _ = encode_groups({"sex": sex, "age": age})
     data = {"y_true": torch.tensor(y), "y_score": torch.tensor(s), "groups": codes, "sample_weight": torch.tensor(w)}
-    for metrics in (["accuracy", "tpr", "fpr", "ece", "brier", "nll", "count"], ["auroc", "ece_data_range", "ppv"]):
+    for metrics in (["accuracy", "tpr", "fpr", "ece", "brier", "nll", "count"], ["auroc", "ece_data_range", "ppv", "tpr_at_spec_0.8"]):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GR.GroupMetricWarning)
             check_batching(lambda: GR.GroupMetrics(groups, metrics), data, n=300, splits=[40, 170], atol=1e-9)
@@ -248,3 +248,67 @@ def test_bad_inputs() -> None:
     assert GR.group_report(np.where(y == 1, 3, 7), y_pred=np.where(s >= 0.5, 3, 7), sensitive_features=sex,
                            pos_label=3).overall["accuracy"] == pytest.approx(skm.accuracy_score(y, s >= 0.5))
     del y2
+
+
+def test_scores_by_group_skips_nan_and_bootstraps() -> None:
+    scores = np.array([1.0, 0.0, np.nan, 1.0, 1.0, 0.0, np.nan, 0.5])
+    sex = np.array(["F", "F", "F", "M", "M", "M", "M", "M"])
+    r = GR.scores_by_group(scores, sensitive_features=sex, name="hit", n_boot=30, ci_quantiles=[0.1, 0.9],
+                           random_state=0)
+    np.testing.assert_allclose(r.by_group["hit"].numpy(), [0.5, 2.5 / 4])
+    assert r.by_group["count"].tolist() == [2.0, 4.0] and r.overall["hit"] == pytest.approx(3.5 / 6)
+    lo, hi = r.by_group_ci()["hit"]
+    assert np.all(lo <= hi)
+
+
+def test_to_pandas_multiindex() -> None:
+    y, s, sex, age, _ = _data(120, seed=12)
+    r = GR.group_report(y, y_score=s, sensitive_features={"sex": sex, "age": age}, metrics=["accuracy"])
+    df = r.to_pandas()
+    assert df.index.names == ["sex", "age"] and len(df) == len(r.groups)
+
+
+def test_bad_weights_and_missing_summary_metrics() -> None:
+    y, s, sex, _, w = _data(40, seed=13)
+    with pytest.raises(InputError, match="sample_weight"):
+        GR.group_report(y, y_score=s, sensitive_features=sex, sample_weight=-w)
+    r = GR.group_report(y, y_score=s, sensitive_features=sex, metrics=["accuracy"])
+    with pytest.raises(ValueError, match="tpr"):
+        r.equalized_odds()
+    s2 = s.copy()
+    s2[3] = np.nan
+    with pytest.raises(InputError, match=r"y_score contains NaN or Inf in samples \[3\]"):
+        GR.group_report(y, y_score=s2, sensitive_features=sex)
+
+
+def _tpr_at_spec_reference(y, s, w, level):
+    fpr, tpr, _ = skm.roc_curve(y, s, sample_weight=w, drop_intermediate=False)
+    ok = (1 - fpr) >= level
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_tpr_at_specificity(weighted) -> None:
+    y, s, sex, _, w = _data(300, seed=14)
+    sw = w if weighted else None
+    r = GR.group_report(y, y_score=s, sensitive_features=sex, sample_weight=sw,
+                        metrics=["tpr_at_spec_0.8", "tpr_at_spec_0.95", "auroc"])
+    for i, gname in enumerate(["F", "M"]):
+        sel = sex == gname
+        for lvl in (0.8, 0.95):
+            ref = _tpr_at_spec_reference(y[sel], s[sel], None if sw is None else w[sel], lvl)
+            assert float(r.by_group[f"tpr_at_spec_{lvl}"][i]) == pytest.approx(ref, abs=1e-12)
+    assert r.overall["tpr_at_spec_0.8"] == pytest.approx(_tpr_at_spec_reference(y, s, sw, 0.8), abs=1e-12)
+    with pytest.raises(ValueError, match="specificity level"):
+        GR.group_report(y, y_score=s, sensitive_features=sex, metrics=["tpr_at_spec_1.5"])
+
+
+def test_std_and_skewed_error_ratio() -> None:
+    y, s, sex, age, _ = _data(400, seed=15)
+    r = GR.group_report(y, y_score=s, sensitive_features=age, metrics=["accuracy", "fpr", "selection_rate"])
+    acc = r.by_group["accuracy"].numpy()
+    assert r.std()["accuracy"] == pytest.approx(float(np.std(acc)))
+    assert r.skewed_error_ratio()["accuracy"] == pytest.approx(float((1 - acc).max() / (1 - acc).min()))
+    fpr = r.by_group["fpr"].numpy()
+    assert r.skewed_error_ratio()["fpr"] == pytest.approx(float(fpr.max() / fpr.min()))
+    assert np.isnan(r.skewed_error_ratio()["selection_rate"])

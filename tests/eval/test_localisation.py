@@ -11,7 +11,7 @@ import fastxai.eval.localisation as L
 from fastxai.eval.boxes import boxes_to_mask
 from fastxai.eval.errors import InputError
 from fastxai.eval.ranking import tie_bounds_top_k_hits
-from metric_tester import check_batching
+from tests.eval.metric_tester import check_batching
 
 quantus = pytest.importorskip("quantus")
 

@@ -38,6 +38,17 @@ def test_cpp_matches_reference(rows, m):
     assert torch.equal(mask, ref < 0.3)
 
 
+@pytest.mark.skipif(not _ext.HAS_CPP, reason="fastxai._C not built")
+def test_derived_samplers_backend_invariant():
+    s = torch.arange(50)
+    e = torch.arange(50) % 4
+    out = {}
+    for be in ("torch", "cpp"):
+        with backends.use_backend(be):
+            out[be] = (C.shapley_kernel_coalitions(3, s, e, 11), C.permutations(3, s, 11, e))
+    assert torch.equal(out["torch"][0], out["cpp"][0]) and torch.equal(out["torch"][1], out["cpp"][1])
+
+
 def test_chunk_invariance_and_stats():
     s = torch.arange(4000)
     full = C.bernoulli_coalitions(1, s, None, 16)
@@ -79,6 +90,12 @@ _TRITON_SCRIPT = textwrap.dedent(
             assert backends.last_backend["coalitions"] == "triton"
         assert torch.equal(got, ref), (rows, m)
         assert torch.equal(mask, ref < 0.5), (rows, m)
+    s = torch.arange(30)
+    with backends.use_backend("torch"):
+        ref_z, ref_p = C.shapley_kernel_coalitions(5, s, s % 3, 9), C.permutations(5, s, 9)
+    with backends.use_backend("triton"):
+        assert torch.equal(C.shapley_kernel_coalitions(5, s, s % 3, 9), ref_z)
+        assert torch.equal(C.permutations(5, s, 9), ref_p)
     print("OK")
     """
 )

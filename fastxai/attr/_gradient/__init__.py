@@ -1,5 +1,8 @@
-"""Gradient, activation, relevance and attention attribution methods (Captum 0.9 names)."""
+"""Gradient, activation, relevance and attention attribution methods (Captum 0.9 names where
+Captum has the class; GradCAMPlusPlus, XGradCAM, EigenCAM, ScoreCAM and AttentionRollout beyond)."""
 from fastxai._captum.attribution import LayerAttribution
+from fastxai.attr._gradient.attention import AttentionRollout
+from fastxai.attr._gradient.cams import EigenCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM
 from fastxai.attr._gradient.deep_lift import DeepLift, DeepLiftShap
 from fastxai.attr._gradient.gradient_shap import GradientShap
 from fastxai.attr._gradient.guided import Deconvolution, GuidedBackprop
@@ -24,9 +27,31 @@ from fastxai.attr._gradient.noise_tunnel import NoiseTunnel
 from fastxai.attr._gradient.saliency import InputXGradient, Saliency
 
 __all__ = [
-    "Alpha1_Beta0_Rule", "Deconvolution", "DeepLift", "DeepLiftShap", "EpsilonRule", "GammaRule",
-    "GradientShap", "GuidedBackprop", "GuidedGradCam", "IdentityRule", "InputXGradient",
-    "IntegratedGradients", "LayerActivation", "LayerAttribution", "LayerConductance",
-    "LayerGradCam", "LayerGradientXActivation", "LayerIntegratedGradients", "LRP", "NoiseTunnel",
-    "PropagationRule", "Saliency",
+    "Alpha1_Beta0_Rule",
+    "AttentionRollout",
+    "Deconvolution",
+    "DeepLift",
+    "DeepLiftShap",
+    "EigenCAM",
+    "EpsilonRule",
+    "GammaRule",
+    "GradCAMPlusPlus",
+    "GradientShap",
+    "GuidedBackprop",
+    "GuidedGradCam",
+    "IdentityRule",
+    "InputXGradient",
+    "IntegratedGradients",
+    "LRP",
+    "LayerActivation",
+    "LayerAttribution",
+    "LayerConductance",
+    "LayerGradCam",
+    "LayerGradientXActivation",
+    "LayerIntegratedGradients",
+    "NoiseTunnel",
+    "PropagationRule",
+    "Saliency",
+    "ScoreCAM",
+    "XGradCAM",
 ]

@@ -15,11 +15,9 @@ from fastxai._captum.attribution import GradientAttribution, log_usage
 from fastxai._captum.errors import InputError
 from fastxai._captum.inputs import TensorOrTuple, format_additional_args, format_inputs, format_output
 from fastxai._captum.targets import TargetType
-from fastxai.attr._gradient.draws import STREAM_ALPHA, seeded_uniform
+from fastxai.attr._gradient.draws import STREAM_ALPHA, seeded_normal, seeded_uniform
 from fastxai.attr._gradient.noise_tunnel import expand_kwargs
 from fastxai.engine.gradient import check_float_inputs, iterate_gradients
-from fastxai._captum.inputs import expand_additional_args
-from fastxai._captum.targets import expand_target
 
 
 def callable_baselines(baselines: Any, inputs: TensorOrTuple) -> Any:
@@ -80,8 +78,6 @@ class GradientShap(GradientAttribution):
                     size = (n * k,) + tuple(x.shape[1:])
                     noise = torch.normal(0, torch.tensor(sd, device=x.device).repeat(size))
                 else:
-                    from fastxai.attr._gradient.draws import seeded_normal
-
                     noise = seeded_normal(seed, x, k, i, float(sd))
                 noisy.append(x.detach().repeat_interleave(k, dim=0) + noise)
             if seed is None:

@@ -18,7 +18,6 @@ from fastxai._captum.inputs import (
     TensorOrTuple,
     expand_additional_args,
     format_additional_args,
-    format_baselines,
     format_inputs,
     format_output,
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from typing import Any, Callable, Dict, Generator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Generator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -31,7 +31,7 @@ from fastxai._captum.inputs import (
 )
 from fastxai._captum.masks import format_feature_mask, normalise_ids, scatter_feature_values
 from fastxai._captum.targets import TargetSelector
-from fastxai.attr._sampling.plan import CoalitionPlan, evaluate_coalitions, initial_outputs
+from fastxai.attr._sampling.plan import CoalitionPlan, OutputStore, evaluate_coalitions, initial_outputs
 from fastxai.attr._sampling.samplers import (
     captum_fit_draw,
     captum_kernel_shap_distribution,
@@ -40,7 +40,6 @@ from fastxai.attr._sampling.samplers import (
 )
 from fastxai.engine import surrogate
 from fastxai.engine.perturb import EngineOptions, run_perturbations
-from fastxai.attr._sampling.plan import OutputStore
 
 
 # ----------------------------------------------------------------------------- surrogates
@@ -343,6 +342,7 @@ class Lime(LimeBase):
         return None
 
     # ---------------------------------------------------------------------------------
+    @torch.no_grad()
     def _attribute_kwargs(self, inputs, baselines, target, additional_forward_args, feature_mask,
                           n_samples, perturbations_per_eval, return_input_shape, show_progress,
                           seed, max_batch, max_memory):

@@ -13,6 +13,7 @@ Coalition tensors are laid out (S, N, M) bool: sample-major, as the engine's row
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -77,15 +78,18 @@ def kernel_shap_coalitions(n_samples: int, n_examples: int, n_features: int, dev
     if seed is None:
         dist = captum_kernel_shap_distribution(n_features)
         probs_2d = dist.probs.reshape(-1, n_features)
-        ks = torch.empty(n_examples * n_draw, dtype=torch.long)
-        vals = torch.empty(n_examples * n_draw, n_features)
-        for e in range(n_examples):
-            for i in range(e * n_draw, (e + 1) * n_draw):  # Captum's order: size, then normals
-                ks[i] = torch.multinomial(probs_2d, 1, True)[0, 0]
-                vals[i] = torch.randn(1, n_features)[0]
-            captum_fit_draw(n_features)
-        thr = vals.sort(dim=1).values.gather(1, (n_features - ks - 1).clamp(min=0)[:, None])
-        rand = (vals > thr).reshape(n_examples, n_draw, n_features).transpose(0, 1).to(device)
+        if n_features >= _FAST_MIN_FEATURES:
+            rand = _replayed_kernel_shap(probs_2d, n_examples, n_draw, n_features)
+        else:
+            ks = torch.empty(n_examples * n_draw, 1, dtype=torch.long)
+            vals = torch.empty(n_examples * n_draw, n_features)
+            for e in range(n_examples):
+                for i in range(e * n_draw, (e + 1) * n_draw):  # Captum's order: size, then normals
+                    torch.multinomial(probs_2d, 1, True, out=ks[i])
+                    torch.randn(1, n_features, out=vals[i:i + 1])
+                captum_fit_draw(n_features)
+            rand = _threshold(ks[:, 0], vals)
+        rand = rand.reshape(n_examples, n_draw, n_features).transpose(0, 1).to(device)
     else:
         s = torch.arange(2, 2 + n_draw, device=device).repeat_interleave(n_examples)
         e = torch.arange(n_examples, device=device).repeat(n_draw)
@@ -95,6 +99,83 @@ def kernel_shap_coalitions(n_samples: int, n_examples: int, n_features: int, dev
     fixed = torch.ones(2, n_examples, n_features, dtype=torch.bool, device=device)
     fixed[1] = False
     return torch.cat([fixed, rand.to(device)], dim=0)[:n_samples]
+
+
+def _threshold(ks: Tensor, vals: Tensor) -> Tensor:
+    """Captum's ``vals > kthvalue(vals, M - k)`` for every row at once."""
+    m = vals.shape[1]
+    thr = vals.sort(dim=1).values.gather(1, (m - ks - 1).clamp(min=0)[:, None])
+    return vals > thr
+
+
+# --- Captum's KernelShap draws, replayed from the raw generator stream -----------------
+# Per sample Captum calls ``Categorical.sample()`` (= ``multinomial(p, 1)``, which for one
+# sample draws ``q = Exp(1)`` per category, each from one double = 2 words of the CPU
+# mt19937 stream, and returns ``argmax(p / q)``) and ``torch.randn(1, M)`` (for M >= 16:
+# M float uniforms, 1 word each, + 16 more when M % 16, Box-Muller in blocks of 16). Both
+# are reproduced here from the stream read in bulk (float32 uniforms give each word's uniform, float64 uniforms at both word parities give the doubles), so one call costs three
+# bulk draws instead of two tiny ops per sample. Only the *order* of the normals matters
+# (coalition = the k largest); a sample whose top-2 ``p / q`` or threshold pair are closer
+# than float32 round-off could flip is re-drawn exactly by replaying the real ops from
+# its offset in the stream. At the end the generator is left where Captum leaves it.
+_FAST_MIN_FEATURES = 16
+_TIE_EPS = 1e-5
+
+
+def _box_muller16(block: Tensor) -> Tensor:
+    u1 = 1 - block[:, :8]
+    u2 = block[:, 8:]
+    r = torch.sqrt(-2 * torch.log(u1))
+    th = 2 * math.pi * u2
+    return torch.cat([r * torch.cos(th), r * torch.sin(th)], 1)
+
+
+def _skip_words(n: int) -> None:
+    if n > 0:
+        torch.rand(n)  # float32 uniforms take exactly one 32-bit word each
+
+
+def _replayed_kernel_shap(probs_2d: Tensor, n_examples: int, n_draw: int, m: int) -> Tensor:
+    """(N * n_draw, M) bool coalitions equal to Captum's per-example, per-sample loop
+    (including the fit draws between examples, :func:`captum_fit_draw`); advances the
+    global generator exactly as Captum does."""
+    tail = 16 if m % 16 else 0
+    per = 3 * m + tail  # 2M words for the M exponentials, M + tail for randn
+    block = n_draw * per + m + 3  # one example: its samples, then the fit's draws
+    total = n_examples * block
+    start = torch.get_rng_state()
+    uni_all = torch.rand(total + 1)  # word w -> its float32 uniform (low 24 bits * 2^-24)
+    torch.set_rng_state(start)
+    d_even = torch.rand((total + 1) // 2 + 1, dtype=torch.float64)
+    torch.set_rng_state(start)
+    _skip_words(1)
+    d_odd = torch.rand(total // 2 + 1, dtype=torch.float64)
+    s = torch.arange(n_examples * n_draw, dtype=torch.int64)
+    off = (s // max(n_draw, 1)) * block + (s % max(n_draw, 1)) * per
+    pos = off[:, None] + 2 * torch.arange(m)[None]
+    u = torch.where(pos % 2 == 0, d_even[pos // 2], d_odd[((pos - 1) // 2).clamp(min=0)])
+    score = probs_2d / (-torch.log1p(-u)).float()  # multinomial's argmax(p / Exp(1))
+    top2 = score.topk(2, dim=1).values
+    ks = score.argmax(dim=1)
+    uni = uni_all[off[:, None] + 2 * m + torch.arange(m + tail)[None]]
+    vals = uni[:, :m].clone()
+    for i in range(0, m - 15, 16):
+        vals[:, i:i + 16] = _box_muller16(vals[:, i:i + 16])
+    if tail:
+        vals[:, m - 16:] = _box_muller16(uni[:, m:])
+    srt = vals.sort(dim=1).values
+    lo = srt.gather(1, (m - ks - 1).clamp(min=0)[:, None])[:, 0]
+    hi = srt.gather(1, (m - ks).clamp(max=m - 1)[:, None])[:, 0]
+    unsure = ((top2[:, 0] - top2[:, 1]) <= _TIE_EPS * top2[:, 0]) | ((hi - lo) <= _TIE_EPS * (1 + hi.abs()))
+    z = _threshold(ks, vals)
+    for i in unsure.nonzero().flatten().tolist():  # exact replay from the sample's offset
+        torch.set_rng_state(start)
+        _skip_words(int(off[i]))
+        k = torch.multinomial(probs_2d, 1, True)[0]
+        z[i] = _threshold(k, torch.randn(1, m))[0]
+    torch.set_rng_state(start)
+    _skip_words(total)
+    return z
 
 
 def permutation_orders(n_samples: int, n_features: int, device: torch.device,

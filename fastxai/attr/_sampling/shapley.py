@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from types import SimpleNamespace
 from typing import Any, Callable, Optional, Tuple
 
 import torch
@@ -28,6 +29,7 @@ from fastxai._captum.inputs import (
 )
 from fastxai._captum.masks import feature_ids, format_feature_mask, scatter_feature_values
 from fastxai._captum.targets import TargetSelector
+from fastxai.attr._perturbation_common import check_masks_match_output
 from fastxai.attr._sampling.plan import CoalitionPlan, evaluate_coalitions, initial_outputs
 from fastxai.attr._sampling.samplers import permutation_orders
 from fastxai.engine.perturb import EngineOptions
@@ -57,10 +59,14 @@ def _setup(inputs: Any, baselines: Any, feature_mask: Any, additional_forward_ar
 
 
 def _to_attr(values: Tensor, masks: Tuple[Tensor, ...], initial: Tensor,
-             inputs: Tuple[Tensor, ...]) -> Tuple[Tensor, ...]:
-    """(O, M) per-feature values -> per input (*initial.shape, *S) (Captum's layout)."""
+             inputs: Tuple[Tensor, ...], target: Any) -> Tuple[Tensor, ...]:
+    """(O, M) per-feature values -> per input (*out, *S) (Captum's layout: out = (N,) for one
+    target value per example, the output's shape otherwise, (1,) for a scalar per batch)."""
     out_dtype = torch.float64 if values.dtype == torch.float64 else torch.float32
+    n = inputs[0].shape[0]
     lead = tuple(initial.shape) if initial.dim() > 0 else (1,)
+    if target is not None and initial.numel() == n:
+        lead = (n,)
     per = scatter_feature_values(values.to(out_dtype), masks, None, inputs[0].shape[0], inputs)
     return tuple(a.reshape(lead + tuple(x.shape[1:])) for a, x in zip(per, inputs))
 
@@ -106,6 +112,7 @@ class ShapleyValueSampling(PerturbationAttribution):
                          perturbations_per_eval, show_progress, max_batch, max_memory,
                          n_samples=n_samples, seed=seed, antithetic=antithetic)
 
+    @torch.no_grad()
     def _run(self, inputs, baselines, target, additional_forward_args, feature_mask,
              perturbations_per_eval, show_progress, max_batch, max_memory,
              n_samples=None, seed=None, antithetic=False):
@@ -117,6 +124,7 @@ class ShapleyValueSampling(PerturbationAttribution):
         options = EngineOptions(perturbations_per_eval, max_batch, max_memory, show_progress,
                                 f"{self.get_name()} attribution")
         initial = initial_outputs(self.forward_func, base_full, tsel, args)
+        check_masks_match_output(SimpleNamespace(n=n, initial=initial), masks)
         o = initial.numel()
         if n_samples is None:
             return self._exact(inputs_t, is_tuple, bl, args, masks, m, tsel, initial, options)
@@ -137,7 +145,7 @@ class ShapleyValueSampling(PerturbationAttribution):
             vals = torch.zeros(m, o, dtype=acc_dtype, device=device)
             vals.index_add_(0, perms.reshape(-1), diff.to(acc_dtype))
             vals = (vals / n_samples).T
-        return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t))
+        return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t, tsel.target))
 
     def _exact(self, inputs_t, is_tuple, bl, args, masks, m, tsel, initial, options):
         if m > 30:
@@ -162,7 +170,7 @@ class ShapleyValueSampling(PerturbationAttribution):
             vals = shapley_from_coalition_values(f.reshape(2 ** m, o).to(torch.float64), m).T
             if f.dtype != torch.float64:
                 vals = vals.to(torch.float32)
-        return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t))
+        return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t, tsel.target))
 
 
 def shapley_from_coalition_values(f: Tensor, m: int) -> Tensor:

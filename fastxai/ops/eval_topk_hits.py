@@ -1,0 +1,81 @@
+"""Mask pixels among the k highest pixels of each heat map, for several k, by selection.
+
+Tie rule (every backend): values > the k-th largest, then values equal to it in increasing
+flat index (as a stable descending sort). C++/OpenMP (``csrc/eval_topk_hits.cpp``: one
+``nth_element`` per k and row) on CPU; torch reference (``kthvalue`` + cumulative tie count).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from fastxai import _ext, backends
+
+
+def reference_top_k_select(h: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, P) bool: the k highest pixels per row by the tie rule. h: (N, P); 0 <= k <= P."""
+    n, p = h.shape
+    if k <= 0 or p == 0:
+        return torch.zeros_like(h, dtype=torch.bool)
+    if k >= p:
+        return torch.ones_like(h, dtype=torch.bool)
+    kth = -torch.kthvalue(-h, k, dim=1).values  # k-th largest
+    above = h > kth[:, None]
+    tied = h == kth[:, None]
+    need = k - above.sum(1, keepdim=True)
+    return above | (tied & (torch.cumsum(tied.to(torch.int32), 1) <= need))
+
+
+def reference_topk_hits(h: torch.Tensor, m: torch.Tensor, ks: Sequence[int]) -> torch.Tensor:
+    """Plain-torch reference. h (N, P) float, m (N, P) bool, ks: T ints in [0, P] -> (N, T) int64."""
+    cols = [(reference_top_k_select(h, int(k)) & m).sum(1) for k in ks]
+    return torch.stack(cols, 1) if cols else torch.zeros(h.shape[0], 0, dtype=torch.int64)
+
+
+def reference_topk_hits_per_row(h: torch.Tensor, m: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Plain-torch reference with one k per row (one stable sort per row). k (N,) -> (N,) int64."""
+    n, p = h.shape
+    if p == 0:
+        return torch.zeros(n, dtype=torch.int64)
+    order = torch.sort(h, dim=1, descending=True, stable=True).indices
+    hits = torch.cumsum(m.gather(1, order).to(torch.int64), 1)
+    hits = torch.cat([torch.zeros(n, 1, dtype=torch.int64, device=h.device), hits], 1)
+    return hits.gather(1, k.clamp(0, p).to(torch.int64)[:, None])[:, 0]
+
+
+def _cpp(h: torch.Tensor, m: torch.Tensor, kt: torch.Tensor, t: int, stride: int) -> torch.Tensor:
+    hc = h.contiguous()
+    mc = m.to(torch.uint8).contiguous()
+    out = torch.empty(h.shape[0], t, dtype=torch.int64)
+    c = _ext.cpp()
+    fn = c.eval_topk_hits_f32 if hc.dtype == torch.float32 else c.eval_topk_hits_f64
+    fn(hc.data_ptr(), mc.data_ptr(), kt.data_ptr(), out.data_ptr(), h.shape[0], h.shape[1], t, stride)
+    return out
+
+
+def _check(h: torch.Tensor, m: torch.Tensor) -> bool:
+    if h.dim() != 2 or m.shape != h.shape:
+        raise ValueError(f"h and m must both be (N, P); got {tuple(h.shape)} and {tuple(m.shape)}")
+    use_cpp = h.dtype in (torch.float32, torch.float64)
+    return backends.select("eval_topk_hits", h.device, has_cpp=use_cpp, has_triton=False) == "cpp"
+
+
+def topk_hits(h: torch.Tensor, m: torch.Tensor, ks: Sequence[int]) -> torch.Tensor:
+    """|top-k(h[n]) ∩ m[n]| for each k in ``ks``. h (N, P) float32/64, m (N, P) bool -> (N, T) int64."""
+    cpp = _check(h, m)
+    p = h.shape[1]
+    if any(not 0 <= int(k) <= p for k in ks):
+        raise ValueError(f"every k must be in [0, {p}], got {list(ks)}")
+    if not cpp or h.numel() == 0 or len(ks) == 0:
+        return reference_topk_hits(h, m, ks)
+    return _cpp(h, m, torch.tensor([int(k) for k in ks], dtype=torch.int64), len(ks), 0)
+
+
+def topk_hits_per_row(h: torch.Tensor, m: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """|top-k[n](h[n]) ∩ m[n]| with one k per row. h (N, P), m (N, P) bool, k (N,) in [0, P] -> (N,) int64."""
+    cpp = _check(h, m)
+    if not cpp or h.numel() == 0:
+        return reference_topk_hits_per_row(h, m, k)
+    kt = k.to(torch.int64).clamp(0, h.shape[1]).contiguous().cpu()
+    return _cpp(h, m, kt, 1, 1)[:, 0]

@@ -1,0 +1,42 @@
+"""Shared pieces for the sampling-method tests: small models with known Shapley values and a
+brute-force Shapley reference (all permutations, independent of fastxai's code)."""
+import itertools
+import math
+
+import torch
+from torch import nn
+
+
+def brute_force_shapley(f, x, baseline, mask, m):
+    """Exact Shapley values by averaging over all M! orders. f: (R, ...) -> (R,);
+    x, baseline: (1, ...); mask: (1, ...) ids 0..M-1. Returns (M,) float64."""
+    phi = torch.zeros(m, dtype=torch.float64)
+    for perm in itertools.permutations(range(m)):
+        on = torch.zeros(m, dtype=torch.bool)
+        prev = f(torch.where(on[mask], x, baseline)).double().reshape(())
+        for j in perm:
+            on[j] = True
+            cur = f(torch.where(on[mask], x, baseline)).double().reshape(())
+            phi[j] += cur - prev
+            prev = cur
+    return phi / math.factorial(m)
+
+
+class Quadratic(nn.Module):
+    """f(x) = a.x + sum_{i<j} B_ij x_i x_j + c: only pairwise interactions (antithetic-exact)."""
+
+    def __init__(self, m: int, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.a = torch.randn(m, generator=g, dtype=torch.float64)
+        self.B = torch.triu(torch.randn(m, m, generator=g, dtype=torch.float64), diagonal=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.double()
+        return x @ self.a + torch.einsum("ni,ij,nj->n", x, self.B, x) + 0.5
+
+
+def tanh_net(f: int = 6, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(f, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    return net.eval()

@@ -1,0 +1,124 @@
+"""Batched surrogate solvers vs scikit-learn (LinearRegression, Lasso, Ridge with sample weights)."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+sklm = pytest.importorskip("sklearn.linear_model")
+
+from fastxai.engine.surrogate import lasso, min_norm_lstsq, ridge, weighted_least_squares
+
+
+def _problem(b=3, s=120, m=12, seed=0, binary=True):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.bernoulli(torch.full((b, s, m), 0.5), generator=g) if binary else torch.randn(b, s, m, generator=g)
+    coef = torch.randn(b, m, generator=g)
+    y = torch.einsum("bsm,bm->bs", X, coef) + 0.5 + 0.3 * torch.randn(b, s, generator=g)
+    w = torch.rand(b, s, generator=g) + 0.05
+    return X.double(), y.double(), w.double()
+
+
+def _np(t):
+    return t.numpy()
+
+
+@pytest.mark.parametrize("s,m", [(120, 12), (40, 60)])
+def test_wls_matches_sklearn_linear_regression(s, m):
+    X, y, w = _problem(s=s, m=m)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        coef, icpt = weighted_least_squares(X, y, w)
+    under = [r for r in rec if "under-determined" in str(r.message)]
+    assert bool(under) == (s < m + 1)
+    if under:
+        assert f"n_samples >= {m + 1}" in str(under[0].message)
+    for b in range(X.shape[0]):
+        sk = sklm.LinearRegression().fit(_np(X[b]), _np(y[b]), sample_weight=_np(w[b]))
+        np.testing.assert_allclose(coef[b].numpy(), sk.coef_, atol=1e-9)
+        assert abs(icpt[b].item() - sk.intercept_) < 1e-9
+
+
+def test_wls_kernel_shap_weights_are_stable():
+    X, y, w = _problem(s=60, m=10)
+    X[:, 0] = 1.0
+    X[:, 1] = 0.0
+    w[:, :2] = 1e6
+    coef, icpt = weighted_least_squares(X, y, w)
+    for b in range(X.shape[0]):
+        sk = sklm.LinearRegression().fit(_np(X[b]), _np(y[b]), sample_weight=_np(w[b]))
+        np.testing.assert_allclose(coef[b].numpy(), sk.coef_, rtol=1e-7, atol=1e-7)
+
+
+def test_wls_efficiency_constraint_is_exact():
+    X, y, w = _problem(s=50, m=8)
+    f0 = torch.tensor([0.1, -2.0, 3.0], dtype=torch.float64)
+    f1 = torch.tensor([1.5, 0.0, -1.0], dtype=torch.float64)
+    coef, icpt = weighted_least_squares(X, y, w, efficiency=(f0, f1))
+    assert torch.allclose(coef.sum(1), f1 - f0, atol=1e-12)
+    assert torch.equal(icpt, f0)
+    # it is the constrained optimum: no feasible direction lowers the weighted loss
+    def loss(c):
+        r = y - f0[:, None] - torch.einsum("bsm,bm->bs", X, c)
+        return (w * r * r).sum(1)
+    base = loss(coef)
+    d = torch.randn(3, 8, dtype=torch.float64)
+    d = d - d.mean(1, keepdim=True)  # keeps the sum
+    assert bool((loss(coef + 1e-3 * d) >= base - 1e-12).all())
+
+
+@pytest.mark.parametrize("s,m", [(200, 30), (25, 40)])
+def test_lasso_matches_sklearn(s, m):
+    X, y, w = _problem(s=s, m=m)
+    coef, icpt = lasso(X, y, w, alpha=0.01)
+    for b in range(X.shape[0]):
+        tight = sklm.Lasso(alpha=0.01, tol=1e-12, max_iter=200000).fit(_np(X[b]), _np(y[b]), sample_weight=_np(w[b]))
+        rel = np.linalg.norm(coef[b].numpy() - tight.coef_) / np.linalg.norm(tight.coef_)
+        assert rel < 1e-3, rel
+        assert abs(icpt[b].item() - tight.intercept_) < 1e-3 * (1 + abs(tight.intercept_))
+        if s < m:  # sklearn's default tol stops far from the optimum here; the tight fit is the anchor
+            continue
+        default = sklm.Lasso(alpha=0.01).fit(_np(X[b]), _np(y[b]), sample_weight=_np(w[b]))
+        assert np.linalg.norm(coef[b].numpy() - default.coef_) / np.linalg.norm(default.coef_) < 1e-2
+
+
+def test_lasso_sparsity_and_large_alpha():
+    X, y, w = _problem(s=100, m=10)
+    coef, icpt = lasso(X, y, w, alpha=100.0)
+    assert torch.equal(coef, torch.zeros_like(coef))
+    wn = w / w.sum(1, keepdim=True)
+    assert torch.allclose(icpt, (wn * y).sum(1))
+
+
+@pytest.mark.parametrize("s,m", [(80, 10), (15, 40)])
+def test_ridge_matches_sklearn(s, m):
+    X, y, w = _problem(s=s, m=m, binary=False)
+    coef, icpt = ridge(X, y, w, alpha=2.0)
+    for b in range(X.shape[0]):
+        sk = sklm.Ridge(alpha=2.0).fit(_np(X[b]), _np(y[b]), sample_weight=_np(w[b]))
+        np.testing.assert_allclose(coef[b].numpy(), sk.coef_, atol=1e-9)
+        assert abs(icpt[b].item() - sk.intercept_) < 1e-9
+
+
+def test_min_norm_lstsq_svd_path_matches_gelsd():
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(2, 6, 9, generator=g, dtype=torch.float64)
+    b = torch.randn(2, 6, generator=g, dtype=torch.float64)
+    want = np.stack([np.linalg.pinv(A[i].numpy()) @ b[i].numpy() for i in range(2)])
+    for method in ("gelsd", "svd"):
+        np.testing.assert_allclose(min_norm_lstsq(A, b, method=method).numpy(), want, atol=1e-10)
+    # rank-deficient (duplicated column): both give the minimum-norm solution
+    A2 = torch.cat([A, A[:, :, :1]], dim=2)
+    want2 = np.stack([np.linalg.pinv(A2[i].numpy()) @ b[i].numpy() for i in range(2)])
+    for method in ("gelsd", "svd"):
+        np.testing.assert_allclose(min_norm_lstsq(A2, b, method=method).numpy(), want2, atol=1e-9)
+
+
+def test_bad_shapes_raise():
+    X, y, w = _problem()
+    with pytest.raises(ValueError, match="y must be"):
+        lasso(X, y[:, :-1], w)
+    with pytest.raises(ValueError, match="X must be"):
+        weighted_least_squares(X[0], y, w)
+    with pytest.raises(ValueError, match="alpha"):
+        ridge(X, y, w, alpha=-1.0)
