@@ -14,10 +14,14 @@ using namespace pybind11::literals;
 
 namespace {
 
+// Below this many elements a parallel region costs more than it saves (and stalls when the
+// other cores are busy), so small jobs run on the calling thread.
+constexpr int64_t kParallelMin = 1 << 16;
+
 template <typename T>
 void ablate_by_id_t(T* out, const T* x, const T* base, const int64_t* mask, const int64_t* ids,
                     int64_t K, int64_t N, int64_t E, bool base_per_ex, bool mask_per_ex) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (K * N * E >= kParallelMin)
   for (int64_t k = 0; k < K; ++k) {
     for (int64_t n = 0; n < N; ++n) {
       const int64_t id = ids[k];
@@ -38,7 +42,7 @@ void occlude_boxes_t(T* out, const T* x, const T* base, const int64_t* starts, i
   int64_t E = 1;
   for (auto s : shape) E *= s;
   // Box test per element: decompose e into coordinates once per row (cheap next to the copy).
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (K * N * E >= kParallelMin)
   for (int64_t k = 0; k < K; ++k) {
     for (int64_t n = 0; n < N; ++n) {
       const int64_t* st = starts + k * r;

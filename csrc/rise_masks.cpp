@@ -41,7 +41,7 @@ void rise_masks(std::uintptr_t out_ptr, uint64_t seed, int64_t p0, int64_t K,
   const float p_keep = static_cast<float>(p_keep_d);
   const int64_t ncell = g[0] * g[1] * g[2];
   const int64_t plane = s[0] * s[1] * s[2];
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (K * plane >= (1 << 16))
   for (int64_t k = 0; k < K; ++k) {
     const uint32_t p = static_cast<uint32_t>(p0 + k);
     std::vector<float> grid(ncell);
