@@ -1,7 +1,4 @@
 """fastxai.ops.coalitions: torch reference vs C++ vs Triton (interpreter), bit for bit."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -10,6 +7,7 @@ import torch
 from fastxai import _ext, backends
 from fastxai.ops import coalitions as C
 from fastxai.ops.philox import reference_philox_uniform
+from tests.triton_interp import run_interpreted
 
 SHAPES = [(1, 1), (3, 7), (5, 37), (2, 1030), (0, 5), (4, 0)]
 
@@ -103,7 +101,4 @@ _TRITON_SCRIPT = textwrap.dedent(
 
 @pytest.mark.skipif(not backends.triton_available(), reason="triton not installed")
 def test_triton_interpreter_matches_reference():
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    res = subprocess.run([sys.executable, "-c", _TRITON_SCRIPT], env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
+    assert "OK" in run_interpreted(_TRITON_SCRIPT)

@@ -144,7 +144,8 @@ def _replayed_kernel_shap(probs_2d: Tensor, n_examples: int, n_draw: int, m: int
     block = n_draw * per + m + 3  # one example: its samples, then the fit's draws
     total = n_examples * block
     start = torch.get_rng_state()
-    uni_all = torch.rand(total + 1)  # word w -> its float32 uniform (low 24 bits * 2^-24)
+    uni_all = torch.rand(total)  # word w -> its float32 uniform (low 24 bits * 2^-24)
+    end = torch.get_rng_state()  # where Captum leaves the generator
     torch.set_rng_state(start)
     d_even = torch.rand((total + 1) // 2 + 1, dtype=torch.float64)
     torch.set_rng_state(start)
@@ -164,17 +165,16 @@ def _replayed_kernel_shap(probs_2d: Tensor, n_examples: int, n_draw: int, m: int
     if tail:
         vals[:, m - 16:] = _box_muller16(uni[:, m:])
     srt = vals.sort(dim=1).values
-    lo = srt.gather(1, (m - ks - 1).clamp(min=0)[:, None])[:, 0]
+    lo = srt.gather(1, (m - ks - 1).clamp(min=0)[:, None])[:, 0]  # Captum's kthvalue threshold
     hi = srt.gather(1, (m - ks).clamp(max=m - 1)[:, None])[:, 0]
     unsure = ((top2[:, 0] - top2[:, 1]) <= _TIE_EPS * top2[:, 0]) | ((hi - lo) <= _TIE_EPS * (1 + hi.abs()))
-    z = _threshold(ks, vals)
+    z = vals > lo[:, None]
     for i in unsure.nonzero().flatten().tolist():  # exact replay from the sample's offset
         torch.set_rng_state(start)
         _skip_words(int(off[i]))
         k = torch.multinomial(probs_2d, 1, True)[0]
         z[i] = _threshold(k, torch.randn(1, m))[0]
-    torch.set_rng_state(start)
-    _skip_words(total)
+    torch.set_rng_state(end)
     return z
 
 
