@@ -2,20 +2,20 @@
 
 Modules (one job each): ``state`` (mergeable metric states), ``boxes`` (rasterisation),
 ``inputs`` (input rules), ``localisation`` / ``overlap`` (heat map vs annotation scores),
-``faithfulness`` (deletion / insertion, sparseness, complexity), ``randomisation`` (MPRT),
-``groups`` (``GroupReport``),
+``faithfulness`` (deletion / insertion, faithfulness correlation, sparseness, complexity), ``randomisation`` (MPRT),
+``groups`` (``group_report``, ``GroupMetrics``), ``group_report`` (``GroupReport``),
 ``group_stats`` / ``group_metrics`` / ``group_aggregates`` / ``bootstrap`` (its engine).
 See docs/notes/eval.md for the semantics fixed here.
 """
 from fastxai.eval.boxes import boxes_to_mask
 from fastxai.eval.errors import InputError
 from fastxai.eval.faithfulness import (
-    complexity, curve_auc, deletion_auc, deletion_curve, insertion_auc, sparseness,
+    complexity, curve_auc, deletion_auc, deletion_curve, faithfulness_correlation, insertion_auc, sparseness,
 )
 from fastxai.eval.groups import (
     GroupMetrics, GroupMetricWarning, GroupReport, ScoreMetric, demographic_parity_difference,
     demographic_parity_ratio, equal_opportunity_difference, equalized_odds_difference, equalized_odds_ratio,
-    group_report, scores_by_group,
+    group_report, regression_report, scores_by_group,
 )
 from fastxai.eval.localisation import (
     AttributionLocalisation, EnergyPointingGame, HeatmapAUROC, PointingGame, RelevanceMassAccuracy,
@@ -35,8 +35,8 @@ __all__ = [
     "PointingGame", "EnergyPointingGame", "RelevanceMassAccuracy", "RelevanceRankAccuracy", "TopKIntersection",
     "AttributionLocalisation", "HeatmapAUROC",
     "overlap_at_thresholds", "overlap_at_top_k", "saporta_iou", "OverlapAtThresholds", "OverlapAtTopK", "MeanIoU",
-    "deletion_curve", "deletion_auc", "insertion_auc", "curve_auc", "sparseness", "complexity",
-    "group_report", "scores_by_group", "GroupReport", "GroupMetrics", "GroupMetricWarning", "ScoreMetric",
+    "deletion_curve", "deletion_auc", "insertion_auc", "curve_auc", "faithfulness_correlation", "sparseness", "complexity",
+    "group_report", "scores_by_group", "regression_report", "GroupReport", "GroupMetrics", "GroupMetricWarning", "ScoreMetric",
     "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
     "equalized_odds_ratio", "equal_opportunity_difference", "model_parameter_randomisation", "spearman",
 ]

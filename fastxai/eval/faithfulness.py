@@ -11,7 +11,7 @@ model in chunks of at most ``max_batch`` images, built on the fly (memory ~ max_
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,22 @@ import torch.nn.functional as F
 from fastxai.eval.errors import InputError, check_finite, check_same_n
 
 Baseline = Union[str, float, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+Attributions = Union[torch.Tensor, Any, Callable[..., torch.Tensor]]
+_FAITH_STREAM = 0x46434F52  # Philox stream id for faithfulness-correlation subsets
+
+
+def resolve_attributions(attributions: Attributions, forward_func: Callable, inputs: torch.Tensor,
+                         target: torch.Tensor) -> torch.Tensor:
+    """A tensor as is; an object with ``.attribute`` (fastxai/Captum) is called as
+    ``attribute(inputs, target=target)``; any other callable as a Quantus-style
+    ``explain_func(model=forward_func, inputs=inputs, targets=target)``."""
+    if isinstance(attributions, torch.Tensor):
+        return attributions.detach()
+    if hasattr(attributions, "attribute"):
+        return attributions.attribute(inputs, target=target).detach()
+    if callable(attributions):
+        return torch.as_tensor(attributions(model=forward_func, inputs=inputs, targets=target)).detach()
+    raise InputError("attributions must be a tensor, an attribution object with .attribute, or an explain_func")
 
 
 def gaussian_blur(x: torch.Tensor, klen: int = 11, sigma: float = 5.0) -> torch.Tensor:
@@ -46,6 +62,16 @@ def _substrate(x: torch.Tensor, baseline: Baseline) -> torch.Tensor:
     return torch.broadcast_to(torch.as_tensor(baseline, dtype=x.dtype, device=x.device), x.shape)
 
 
+def _targets(forward_func: Callable, inputs: torch.Tensor, target: Optional[Union[int, torch.Tensor]]) -> torch.Tensor:
+    """(N,) int64 targets: given (int or (N,)) or the top-1 class on the original inputs (RISE)."""
+    n = inputs.shape[0]
+    if target is None:
+        with torch.no_grad():
+            return forward_func(inputs).argmax(1)
+    t = torch.as_tensor(target, device=inputs.device)
+    return t.expand(n) if t.dim() == 0 else t
+
+
 def pixel_ranks(attributions: torch.Tensor, order: str = "most") -> torch.Tensor:
     """Rank of each pixel (0 = removed first). attributions (N, H, W) -> (N, H*W) int64.
 
@@ -63,7 +89,7 @@ def pixel_ranks(attributions: torch.Tensor, order: str = "most") -> torch.Tensor
 def deletion_curve(
     forward_func: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
-    attributions: torch.Tensor,
+    attributions: Attributions,
     *,
     target: Optional[Union[int, torch.Tensor]] = None,
     mode: str = "deletion",
@@ -76,7 +102,8 @@ def deletion_curve(
 
     Args:
         forward_func: model, (B, C, H, W) -> (B, K) scores (wrap with softmax for probabilities).
-        inputs: (N, C, H, W). attributions: (N, H, W) or (N, C, H, W) (summed over C).
+        inputs: (N, C, H, W). attributions: (N, H, W) or (N, C, H, W) (summed over C), or an
+            attribution object / explain_func (see ``resolve_attributions``).
         target: class per example (int or (N,)); default: top-1 class on the original input (RISE).
         mode: ``deletion`` (default baseline zeros) or ``insertion`` (default baseline: blur).
         step: pixels per step. max_batch: images per forward chunk.
@@ -87,7 +114,8 @@ def deletion_curve(
         raise InputError(f"mode must be deletion|insertion, got {mode!r}")
     if inputs.dim() != 4:
         raise InputError(f"inputs must be (N, C, H, W), got {tuple(inputs.shape)}")
-    a = attributions.detach()
+    target = _targets(forward_func, inputs, target)
+    a = resolve_attributions(attributions, forward_func, inputs, target)
     if a.dim() == 4:
         a = a.sum(1)
     check_same_n(inputs=inputs, attributions=a)
@@ -102,11 +130,8 @@ def deletion_curve(
     sub = _substrate(inputs, baseline if baseline is not None else ("zeros" if mode == "deletion" else "blur"))
     ranks = pixel_ranks(a, order).reshape(n, 1, h, w)
     start, end = (inputs, sub) if mode == "deletion" else (sub, inputs)
+    tgt = target
     with torch.no_grad():
-        if target is None:
-            target = forward_func(inputs).argmax(1)
-        tgt = torch.as_tensor(target, device=inputs.device).expand(n) if not torch.is_tensor(target) or \
-            torch.as_tensor(target).dim() == 0 else target.to(inputs.device)
         total = n * (n_steps + 1)
         scores = torch.empty(total, dtype=torch.float64)
         for lo in range(0, total, max_batch):
@@ -126,15 +151,74 @@ def curve_auc(curve: torch.Tensor) -> torch.Tensor:
 
 
 def deletion_auc(forward_func: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
-                 attributions: torch.Tensor, **kwargs) -> torch.Tensor:
+                 attributions: Attributions, **kwargs: Any) -> torch.Tensor:
     """AUC of ``deletion_curve`` (lower is better). (N,)."""
     return curve_auc(deletion_curve(forward_func, inputs, attributions, mode="deletion", **kwargs))
 
 
 def insertion_auc(forward_func: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
-                  attributions: torch.Tensor, **kwargs) -> torch.Tensor:
+                  attributions: Attributions, **kwargs: Any) -> torch.Tensor:
     """AUC of the insertion curve (higher is better). (N,)."""
     return curve_auc(deletion_curve(forward_func, inputs, attributions, mode="insertion", **kwargs))
+
+
+def faithfulness_correlation(
+    forward_func: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    attributions: Attributions,
+    *,
+    target: Optional[Union[int, torch.Tensor]] = None,
+    n_runs: int = 100,
+    subset_size: int = 224,
+    baseline: Union[float, torch.Tensor] = 0.0,
+    seed: int = 0,
+    max_batch: int = 256,
+) -> torch.Tensor:
+    """Faithfulness correlation (Bhatt et al. 2020; Quantus ``FaithfulnessCorrelation``).
+
+    For each example and run r, a random subset of ``subset_size`` pixels (all channels) is set to
+    ``baseline``; the score is the Pearson correlation over runs between Σ attribution over the
+    subset and f(x)[t] - f(x_perturbed)[t]. Subsets are the ``subset_size`` smallest Philox
+    uniforms U(seed; pixel, run, example, stream), so they do not depend on batching (not Quantus'
+    numpy draws). Forward passes run in chunks of ``max_batch`` images.
+
+    Args:
+        inputs: (N, C, H, W). attributions: (N, [C,] H, W) (summed over C) or attribution object / explain_func.
+    Returns:
+        (N,) float64.
+    """
+    from fastxai.ops.philox import reference_philox_uniform
+
+    target = _targets(forward_func, inputs, target)
+    a = resolve_attributions(attributions, forward_func, inputs, target)
+    a = a.sum(1) if a.dim() == 4 else a
+    check_same_n(inputs=inputs, attributions=a)
+    check_finite("attributions", a)
+    n, c, h, w = inputs.shape
+    p = h * w
+    if not 1 <= subset_size <= p:
+        raise InputError(f"subset_size must be in [1, {p}], got {subset_size}")
+    af = a.reshape(n, p).to(torch.float64)
+    flat_idx = torch.arange(n * n_runs)
+    ex, run = flat_idx // n_runs, flat_idx % n_runs
+    diffs = torch.empty(n * n_runs, dtype=torch.float64)
+    sums = torch.empty(n * n_runs, dtype=torch.float64)
+    with torch.no_grad():
+        base_out = forward_func(inputs).gather(1, target.view(-1, 1))[:, 0].to(torch.float64).cpu()
+        for lo in range(0, n * n_runs, max_batch):
+            e, r = ex[lo:lo + max_batch], run[lo:lo + max_batch]
+            u = reference_philox_uniform(seed, torch.arange(p)[None, :], r[:, None], e[:, None], _FAITH_STREAM)
+            subset = torch.zeros(e.numel(), p, dtype=torch.bool)
+            subset.scatter_(1, torch.topk(u, subset_size, dim=1, largest=False).indices, True)
+            x = inputs[e.to(inputs.device)]
+            sub = subset.view(-1, 1, h, w).to(inputs.device)
+            xp = torch.where(sub, torch.as_tensor(baseline, dtype=x.dtype, device=x.device), x)
+            out = forward_func(xp).gather(1, target[e.to(target.device)].view(-1, 1))[:, 0].to(torch.float64).cpu()
+            diffs[lo:lo + e.numel()] = base_out[e] - out
+            sums[lo:lo + e.numel()] = (af[e] * subset).sum(1)
+    d, s = diffs.view(n, n_runs), sums.view(n, n_runs)
+    d, s = d - d.mean(1, keepdim=True), s - s.mean(1, keepdim=True)
+    return (d * s).sum(1) / (d.norm(dim=1) * s.norm(dim=1))
 
 
 def _flat_abs(attributions: torch.Tensor, quantus_compat: bool) -> torch.Tensor:

@@ -39,11 +39,12 @@ RATES: Dict[str, RateSpec] = {
 ALIASES = {"sensitivity": "tpr", "recall": "tpr", "specificity": "tnr", "precision": "ppv",
            "true_positive_rate": "tpr", "false_positive_rate": "fpr", "false_negative_rate": "fnr",
            "true_negative_rate": "tnr", "roc_auc": "auroc", "brier_score": "brier", "log_loss": "nll"}
-SCORE_METRICS = ("auroc", "ece", "ece_data_range", "brier", "nll")
+SCORE_METRICS = ("auroc", "auroc_binned", "auroc_binned_bound", "ece", "ece_data_range", "brier", "nll")
 BUILTIN = tuple(RATES) + ("balanced_accuracy", "count") + SCORE_METRICS
 HIGHER_IS_BETTER: Dict[str, Optional[bool]] = {
     **{k: v.higher_is_better for k, v in RATES.items()},
-    "balanced_accuracy": True, "count": None, "auroc": True, "ece": False, "ece_data_range": False,
+    "balanced_accuracy": True, "count": None, "auroc": True, "auroc_binned": True, "auroc_binned_bound": None,
+    "ece": False, "ece_data_range": False, "mae": False, "rmse": False, "score": True,
     "brier": False, "nll": False,
 }
 
@@ -101,6 +102,7 @@ def needs(names) -> Dict[str, bool]:
     return {
         "conf": True,
         "cal": "ece" in names,
+        "hist": "auroc_binned" in names or "auroc_binned_bound" in names,
         "sq": "brier" in names or "nll" in names,
         "auroc": "auroc" in names,
         "tpr_at_spec": sorted({spec_level(n) for n in names if n.startswith(TPR_AT_SPEC)}),
@@ -110,7 +112,7 @@ def needs(names) -> Dict[str, bool]:
 
 def row_stats(y: torch.Tensor, yhat: torch.Tensor, score: Optional[torch.Tensor], codes: torch.Tensor,
               n_groups: int, M: torch.Tensor, sw: torch.Tensor, need: Dict[str, bool], n_bins: int,
-              data_range_bins: int, plan: Optional[S.AurocPlan] = None) -> Dict[str, torch.Tensor]:
+              data_range_bins: int, plan: Optional[S.AurocPlan] = None, auroc_bins: int = 1000) -> Dict[str, torch.Tensor]:
     """Sufficient statistics for multiplicities M (B, N) and sample weights sw (N,) -> dict of (B, G, ...)."""
     W = M.to(torch.float64) * sw
     st = {"count": S.group_sums(codes, n_groups, M.to(torch.float64)),
@@ -119,6 +121,8 @@ def row_stats(y: torch.Tensor, yhat: torch.Tensor, score: Optional[torch.Tensor]
         st["cal"] = S.calibration_bins(codes, n_groups, y, score, W, n_bins)
     if need["sq"]:
         st["sq"] = S.squared_and_log_loss(codes, n_groups, y, score, W)
+    if need["hist"]:
+        st["hist"] = S.score_histogram(codes, n_groups, y, score, W, auroc_bins)
     if need["auroc"] or need["tpr_at_spec"]:
         plan = plan or S.auroc_plan(codes, n_groups, score)
     if need["auroc"]:
@@ -130,9 +134,15 @@ def row_stats(y: torch.Tensor, yhat: torch.Tensor, score: Optional[torch.Tensor]
     return st
 
 
-def overall_from_group_stats(st: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Sum-able statistics summed over groups (G -> 1). AUROC / data-range ECE are not sum-able."""
-    return {k: v.sum(1, keepdim=True) for k, v in st.items() if k in ("count", "conf", "cal", "sq")}
+def overall_from_group_stats(st: Dict[str, torch.Tensor], n_control: int = 1) -> Dict[str, torch.Tensor]:
+    """Sum-able statistics summed over the sensitive groups of each control level (G = C * S -> C).
+
+    AUROC / data-range ECE are not sum-able (computed from rows instead)."""
+    out = {}
+    for k, v in st.items():
+        if k in ("count", "conf", "cal", "sq", "hist"):
+            out[k] = v.reshape(v.shape[0], n_control, v.shape[1] // n_control, *v.shape[2:]).sum(2)
+    return out
 
 
 def values(name: str, st: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, str]:
@@ -156,6 +166,10 @@ def values(name: str, st: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.
         return count.clone(), torch.zeros_like(empty), ""
     if name == "auroc" or name.startswith(TPR_AT_SPEC):
         v = st["auroc" if name == "auroc" else f"{TPR_AT_SPEC}{spec_level(name)}"]
+        return v, torch.isnan(v) & ~empty, "only one class"
+    if name in ("auroc_binned", "auroc_binned_bound"):
+        auc, bound = S.auroc_from_histogram(st["hist"])
+        v = auc if name == "auroc_binned" else bound
         return v, torch.isnan(v) & ~empty, "only one class"
     if name == "ece":
         return S.ece_from_bins(st["cal"]), torch.zeros_like(empty), "empty group"

@@ -7,6 +7,7 @@ returns (B, G, ...) tensors. No per-group or per-sample Python loops.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -49,6 +50,33 @@ def calibration_bins(codes: torch.Tensor, n_groups: int, y: torch.Tensor, p: tor
 def ece_from_bins(bins: torch.Tensor) -> torch.Tensor:
     """L1 ECE Σ_b (n_b / n) |mean p_b - mean y_b| = Σ_b |Σp_b - Σy_b| / n. (..., nb, 3) -> (...)."""
     return (bins[..., 1] - bins[..., 2]).abs().sum(-1) / bins[..., 0].sum(-1)
+
+
+def score_histogram(codes: torch.Tensor, n_groups: int, y: torch.Tensor, p: torch.Tensor,
+                    W: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Per group and uniform [0, 1] score bin (bin = min(floor(p * K), K - 1)): [negative, positive]
+    weight. -> (B, G, K, 2). The fixed-size state behind ``auroc_binned``."""
+    b = (p.to(torch.float64) * n_bins).floor().clamp(0, n_bins - 1).to(torch.int64)
+    cell = (codes * n_bins + b) * 2 + y.to(torch.int64)
+    out = torch.zeros(W.shape[0], n_groups * n_bins * 2, dtype=torch.float64)
+    return out.index_add_(1, cell, W.to(torch.float64)).view(W.shape[0], n_groups, n_bins, 2)
+
+
+def auroc_from_histogram(hist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binned AUROC and its error bound from (..., K, 2) histograms -> ((...), (...)).
+
+    Pairs in different bins are ordered exactly; pairs sharing a bin count 1/2, so
+    |AUROC_binned - AUROC_exact| <= ½ Σ_k pos_k neg_k / (P N) (the returned bound). NaN without
+    both classes.
+    """
+    neg, pos = hist[..., 0], hist[..., 1]
+    below = torch.cumsum(neg, -1) - neg
+    P, N = pos.sum(-1), neg.sum(-1)
+    auc = (pos * (below + 0.5 * neg)).sum(-1) / (P * N)
+    bound = 0.5 * (pos * neg).sum(-1) / (P * N)
+    ok = (P > 0) & (N > 0)
+    nan = torch.full_like(auc, float("nan"))
+    return torch.where(ok, auc, nan), torch.where(ok, bound, nan)
 
 
 def _np_linspace_edges(lo: torch.Tensor, hi: torch.Tensor, n: int) -> torch.Tensor:
@@ -122,45 +150,82 @@ def squared_and_log_loss(codes: torch.Tensor, n_groups: int, y: torch.Tensor, p:
 class AurocPlan:
     """One sort of the rows by (group, score) reused for every weight vector (sort once).
 
-    order (N,), tie_id (N,) id of each sorted row's (group, score) tie block, tie_group (T,).
+    order (N,) row order; tie_id (N,) the (group, score) tie block of each sorted row, or None
+    when there are no ties (block = row); tie_group (T,) group of each block (non-decreasing);
+    group_start / group_end (G,) each group's [start, end) range of blocks.
     """
 
     order: torch.Tensor
-    tie_id: torch.Tensor
+    tie_id: Optional[torch.Tensor]
     tie_group: torch.Tensor
+    group_start: torch.Tensor
+    group_end: torch.Tensor
     n_groups: int
 
 
-def auroc_plan(codes: torch.Tensor, n_groups: int, score: torch.Tensor) -> AurocPlan:
-    """Sort rows by score then (stably) by group; mark tie blocks."""
-    o1 = torch.sort(score, stable=True).indices
-    o2 = torch.sort(codes[o1], stable=True).indices
-    order = o1[o2]
+def auroc_plan(codes: torch.Tensor, n_groups: int, score: torch.Tensor,
+               score_order: Optional[torch.Tensor] = None) -> AurocPlan:
+    """Rows sorted by score, then stably partitioned by group; tie blocks marked.
+
+    ``score_order``: a precomputed ``torch.sort(score, stable=True).indices`` to share one sort
+    between the per-group and the overall plan. Small G partitions with G masked gathers.
+    """
+    o1 = score_order if score_order is not None else torch.sort(score, stable=True).indices
+    c1 = codes[o1]
+    if n_groups == 1:
+        order = o1
+    elif n_groups <= 64:
+        order = torch.cat([o1[c1 == g] for g in range(n_groups)])
+    else:
+        order = o1[torch.sort(c1, stable=True).indices]
     sc, cc = score[order], codes[order]
     new = torch.ones_like(sc, dtype=torch.bool)
     if sc.numel() > 1:
         new[1:] = (sc[1:] != sc[:-1]) | (cc[1:] != cc[:-1])
-    tie_id = torch.cumsum(new.to(torch.int64), 0) - 1
-    return AurocPlan(order, tie_id, cc[new], n_groups)
+    tie_group = cc[new]
+    tie_id = None if bool(new.all()) else torch.cumsum(new.to(torch.int64), 0) - 1
+    gs = torch.arange(n_groups, dtype=tie_group.dtype)
+    return AurocPlan(order, tie_id, tie_group, torch.searchsorted(tie_group, gs),
+                     torch.searchsorted(tie_group, gs, right=True), n_groups)
+
+
+def _block_weights(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positive and negative weight per tie block: (B, T) each."""
+    ws = W[:, plan.order].to(torch.float64)
+    pos = ws * y[plan.order].to(torch.float64)
+    neg = ws - pos
+    if plan.tie_id is None:
+        return pos, neg
+    B, T = W.shape[0], plan.tie_group.numel()
+    return (torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, pos),
+            torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, neg))
+
+
+def _before(C: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Exclusive prefix sums at block positions ``idx`` from the inclusive cumsum C (B, T) -> (B, len(idx))."""
+    if C.shape[1] == 0:
+        return torch.zeros(C.shape[0], idx.numel(), dtype=C.dtype)
+    vals = C[:, (idx - 1).clamp(min=0)]
+    return torch.where(idx > 0, vals, torch.zeros_like(vals))
+
+
+def _segments(C: torch.Tensor, plan: AurocPlan) -> torch.Tensor:
+    """Per-group sums from the inclusive cumsum over blocks. -> (B, G)."""
+    return _before(C, plan.group_end) - _before(C, plan.group_start)
 
 
 def auroc(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     """Weighted per-group ROC AUC (= sklearn ``roc_auc_score`` with sample_weight; ties count 1/2).
 
+    Σ over positive blocks of w⁺ (negative weight below in the group + ½ negative weight tied),
+    divided by W⁺ W⁻, with cumulative sums over the sorted blocks (no per-group loop).
     y (N,) bool, W (B, N) -> (B, G); NaN where a group lacks positive or negative weight.
     """
-    B, G = W.shape[0], plan.n_groups
-    T = plan.tie_group.numel()
-    ws = W[:, plan.order]
-    ys = y[plan.order].to(torch.float64)
-    pos = torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, ws * ys)
-    neg = torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, ws * (1 - ys))
-    neg_g = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, neg)
-    pos_g = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, pos)
-    excl = torch.cumsum(neg, 1) - neg
-    offset = torch.cumsum(neg_g, 1) - neg_g
-    below = excl - offset[:, plan.tie_group]
-    contrib = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, pos * (below + 0.5 * neg))
+    pos, neg = _block_weights(plan, y, W)
+    cn = torch.cumsum(neg, 1)
+    neg_g, pos_g = _segments(cn, plan), _segments(torch.cumsum(pos, 1), plan)
+    below = cn - neg - _before(cn, plan.group_start)[:, plan.tie_group]
+    contrib = _segments(torch.cumsum(pos * (below + 0.5 * neg), 1), plan)
     out = contrib / (pos_g * neg_g)
     return torch.where((pos_g > 0) & (neg_g > 0), out, torch.full_like(out, float("nan")))
 
@@ -172,18 +237,13 @@ def tpr_at_specificity(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor, min_sp
     kept; 0.0 if no threshold qualifies. y (N,) bool, W (B, N) -> (B, G); NaN without both classes.
     """
     B, G = W.shape[0], plan.n_groups
-    T = plan.tie_group.numel()
-    ws = W[:, plan.order].to(torch.float64)
-    ys = y[plan.order].to(torch.float64)
-    pos = torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, ws * ys)
-    neg = torch.zeros(B, T, dtype=torch.float64).index_add_(1, plan.tie_id, ws * (1 - ys))
-    neg_g = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, neg)
-    pos_g = torch.zeros(B, G, dtype=torch.float64).index_add_(1, plan.tie_group, pos)
-    neg_below = (torch.cumsum(neg, 1) - neg) - (torch.cumsum(neg_g, 1) - neg_g)[:, plan.tie_group]
-    pos_below = (torch.cumsum(pos, 1) - pos) - (torch.cumsum(pos_g, 1) - pos_g)[:, plan.tie_group]
+    pos, neg = _block_weights(plan, y, W)
+    cn, cp = torch.cumsum(neg, 1), torch.cumsum(pos, 1)
+    neg_g, pos_g = _segments(cn, plan), _segments(cp, plan)
+    neg_below = cn - neg - _before(cn, plan.group_start)[:, plan.tie_group]
+    pos_below = cp - pos - _before(cp, plan.group_start)[:, plan.tie_group]
     spec = neg_below / neg_g[:, plan.tie_group]
     tpr = 1 - pos_below / pos_g[:, plan.tie_group]
-    ok = spec >= min_specificity
-    cand = torch.where(ok, tpr, torch.zeros_like(tpr))
+    cand = torch.where(spec >= min_specificity, tpr, torch.zeros_like(tpr))
     best = torch.zeros(B, G, dtype=torch.float64).scatter_reduce_(1, plan.tie_group.expand(B, -1), cand, "amax")
     return torch.where((pos_g > 0) & (neg_g > 0), best, torch.full_like(best, float("nan")))

@@ -15,6 +15,8 @@ Annotations: boxes (rasterised by ``fastxai.eval.boxes``) and/or binary masks (N
 """
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Literal, Optional, Sequence, Tuple
 
 import torch
@@ -24,6 +26,22 @@ from fastxai.eval.boxes import Boxes, boxes_to_mask
 from fastxai.eval.errors import InputError, check_finite, check_same_n
 
 ChannelReduction = Literal["sum", "mean", "max", "abs_sum", "l2"]
+
+
+class EmptyAnnotationWarning(UserWarning):
+    """Some samples have an empty annotation (no pixel inside their boxes / mask): their scores are NaN."""
+
+
+def warn_empty(m: torch.Tensor) -> None:
+    """One warning per call naming the samples whose flat (N, P) annotation is empty."""
+    empty = ~m.any(1) if m.numel() else torch.zeros(m.shape[0], dtype=torch.bool)
+    if m.shape[0] and bool(empty.any()):
+        idx = torch.nonzero(empty).flatten()
+        warnings.warn(
+            f"empty annotation for {idx.numel()} of {m.shape[0]} samples {idx[:10].tolist()}"
+            f"{' ...' if idx.numel() > 10 else ''}: their localisation scores are NaN (no ground truth; "
+            "Quantus' PointingGame would return 1.0). IoU/Dice: 0 for a non-empty prediction unless true_pos_only.",
+            EmptyAnnotationWarning, stacklevel=4)
 Sign = Literal["signed", "abs", "positive"]
 
 
@@ -156,5 +174,7 @@ def prepare(
     check_same_n(heatmaps=heatmaps, annotations=m)
     h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign=sign,
                     quantus_compat=quantus_compat, check=check)
-    n = h.shape[0]
-    return h.reshape(n, -1), m.reshape(n, -1).to(h.device), spatial
+    n, p = h.shape[0], math.prod(spatial)
+    m = m.reshape(n, p).to(h.device)
+    warn_empty(m)
+    return h.reshape(n, p), m, spatial

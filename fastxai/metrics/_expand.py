@@ -1,8 +1,8 @@
-"""Captum-order argument formatting and expansion for ``fastxai.metrics`` (private).
+"""The ``captum.metrics`` calling conventions for ``fastxai.metrics`` (private).
 
-Kept local (not ``fastxai._captum``) while that module is in flux; same semantics as
-captum 0.9's ``_format_tensor_into_tuples``, ``_expand_target``/``_expand_additional_forward_args``
-(repeat_interleave), ``_run_forward`` and ``safe_div``. TODO(lead): fold into fastxai._captum.
+Target / argument expansion and the forward call delegate to :mod:`fastxai._captum` (with
+captum.metrics' repeat_interleave layout); what is specific to the metrics (``safe_div``,
+Captum's chunking of perturbation samples, optional baselines) lives here.
 """
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
+
+from fastxai._captum import forward as _forward
+from fastxai._captum import inputs as _inputs
+from fastxai._captum import targets as _targets
 
 
 def as_tuple(x: Any) -> Optional[Tuple[Any, ...]]:
@@ -31,52 +35,23 @@ def format_baselines(baselines: Any, inputs: Tuple[Tensor, ...]) -> Optional[Tup
 
 
 def expand_target(target: Any, n: int) -> Any:
-    """repeat_interleave expansion of a Captum target by n."""
-    if isinstance(target, list):
-        return [t for t in target for _ in range(n)]
-    if isinstance(target, Tensor) and target.numel() > 1:
-        return target.repeat_interleave(n, dim=0)
-    return target
+    """repeat_interleave expansion of a Captum target by n (Captum's metrics layout)."""
+    return _targets.expand_target(target, n, interleave=True)
 
 
 def expand_args(args: Optional[Tuple[Any, ...]], n: int) -> Optional[Tuple[Any, ...]]:
     """repeat_interleave tensors (dim > 0) in additional_forward_args; other values unchanged."""
-    if args is None:
-        return None
-    return tuple(a.repeat_interleave(n, dim=0) if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
+    return _inputs.expand_additional_args(args, n, interleave=True)
 
 
-def format_args(args: Any) -> Optional[Tuple[Any, ...]]:
-    """additional_forward_args as a tuple (or None)."""
-    if args is None:
-        return None
-    return args if isinstance(args, tuple) else (args,)
-
-
-def select_targets(output: Tensor, target: Any) -> Tensor:
-    """Captum ``_select_targets``."""
-    if target is None:
-        return output
-    if isinstance(target, int):
-        return output[:, target]
-    if isinstance(target, tuple):
-        return output[(slice(None), *target)]
-    if isinstance(target, Tensor):
-        if target.numel() == 1 and isinstance(target.item(), int):
-            return output[:, int(target.item())]
-        return torch.gather(output, 1, target.reshape(len(output), 1))
-    if isinstance(target, list):
-        if isinstance(target[0], int):
-            return torch.gather(output, 1, torch.tensor(target, device=output.device).reshape(len(output), 1))
-        return torch.stack([output[(i,) + tuple(t)] for i, t in enumerate(target)])
-    raise ValueError(f"unsupported target type {type(target)}")
+format_args = _inputs.format_additional_args
+select_targets = _targets.select_targets
 
 
 def run_forward(forward_func: Callable[..., Tensor], inputs: Tuple[Tensor, ...], target: Any,
                 args: Optional[Tuple[Any, ...]]) -> Tensor:
-    """forward_func(*inputs, *args) then target selection."""
-    out = forward_func(*inputs, *args) if args is not None else forward_func(*inputs)
-    return select_targets(out, target)
+    """forward_func(*inputs, *args) then target selection (no finite check, as captum.metrics)."""
+    return _forward.run_forward(forward_func, inputs, target, args, check_finite=False)
 
 
 def safe_div(num: Tensor, den: Union[Tensor, float], default_denom: float = 1.0) -> Tensor:

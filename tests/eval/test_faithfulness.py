@@ -89,3 +89,47 @@ def test_sparseness_complexity_match_quantus() -> None:
         cx = np.asarray(quantus.Complexity(disable_warnings=True)(model=None, x_batch=x, y_batch=y, a_batch=a.numpy()))
     np.testing.assert_allclose(FF.sparseness(a, quantus_compat=True).numpy(), sp, atol=1e-6, equal_nan=True)
     np.testing.assert_allclose(FF.complexity(a, quantus_compat=True).numpy(), cx, atol=1e-6, equal_nan=True)
+
+
+def test_attribution_object_and_explain_func_accepted() -> None:
+    ca = pytest.importorskip("captum.attr")
+    model = _model()
+    x = torch.rand(2, 3, 6, 6)
+    sal = ca.Saliency(model)
+    with torch.no_grad():
+        t = model(x).argmax(1)
+    a = sal.attribute(x, target=t).detach()
+    ref = FF.deletion_curve(model, x, a, step=9)
+    torch.testing.assert_close(FF.deletion_curve(model, x, sal, step=9), ref)
+
+    def explain(model, inputs, targets):
+        return ca.Saliency(model).attribute(inputs, target=targets)
+
+    torch.testing.assert_close(FF.deletion_curve(model, x, explain, step=9), ref)
+
+
+def test_faithfulness_correlation_matches_loop_and_is_chunk_independent() -> None:
+    from fastxai.ops.philox import reference_philox_uniform
+
+    model = _model()
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(3, 3, 6, 7, generator=g)
+    a = torch.randn(3, 6, 7, generator=g)
+    t = torch.tensor([0, 2, 4])
+    got = FF.faithfulness_correlation(model, x, a, target=t, n_runs=9, subset_size=10, seed=5, max_batch=4)
+    again = FF.faithfulness_correlation(model, x, a, target=t, n_runs=9, subset_size=10, seed=5, max_batch=1000)
+    torch.testing.assert_close(got, again)
+    ref = []
+    with torch.no_grad():
+        for i in range(3):
+            d, s = [], []
+            f0 = model(x[i:i + 1])[0, t[i]].item()
+            for r in range(9):
+                u = reference_philox_uniform(5, torch.arange(42), r, i, FF._FAITH_STREAM)
+                idx = torch.topk(u, 10, largest=False).indices
+                xp = x[i].clone().reshape(3, -1)
+                xp[:, idx] = 0.0
+                d.append(f0 - model(xp.reshape(1, 3, 6, 7))[0, t[i]].item())
+                s.append(a[i].reshape(-1)[idx].sum().item())
+            ref.append(np.corrcoef(d, s)[0, 1])
+    np.testing.assert_allclose(got.numpy(), ref, atol=1e-4)  # float32 model: batched vs single forward

@@ -312,3 +312,106 @@ def test_std_and_skewed_error_ratio() -> None:
     fpr = r.by_group["fpr"].numpy()
     assert r.skewed_error_ratio()["fpr"] == pytest.approx(float(fpr.max() / fpr.min()))
     assert np.isnan(r.skewed_error_ratio()["selection_rate"])
+
+
+def test_auroc_many_groups_ties_and_empty_groups() -> None:
+    from fastxai.eval import group_stats as S
+
+    g = np.random.default_rng(16)
+    n, G = 3000, 70  # > 64 groups: sort-based partition path
+    codes = torch.tensor(g.integers(0, G - 2, n))  # the last two groups are empty
+    y = torch.tensor(g.random(n) < 0.5)
+    s = torch.tensor(np.round(g.random(n), 1))  # heavy ties
+    w = torch.tensor(g.random(n) + 0.1)
+    got = S.auroc(S.auroc_plan(codes, G, s), y, w[None])[0]
+    for k in range(G):
+        sel = (codes == k).numpy()
+        if sel.sum() == 0 or y.numpy()[sel].all() or not y.numpy()[sel].any():
+            assert torch.isnan(got[k])
+        else:
+            ref = skm.roc_auc_score(y.numpy()[sel], s.numpy()[sel], sample_weight=w.numpy()[sel])
+            assert float(got[k]) == pytest.approx(ref, abs=1e-12)
+
+
+def test_auroc_binned_within_stated_bound_and_fixed_size_state() -> None:
+    y, s, sex, age, w = _data(800, seed=17)
+    r = GR.group_report(y, y_score=s, sensitive_features=age, sample_weight=w,
+                        metrics=["auroc", "auroc_binned", "auroc_binned_bound"], auroc_bins=50)
+    err = (r.by_group["auroc_binned"] - r.by_group["auroc"]).abs()
+    assert bool((err <= r.by_group["auroc_binned_bound"] + 1e-12).all())
+    assert bool((r.by_group["auroc_binned_bound"] > 0).all())  # 50 bins on 3-decimal scores: shared bins
+    # with one bin per distinct score value the binned AUROC is exact
+    s_grid = (np.minimum(np.floor(s * 99), 98) + 0.5) / 99  # bin centres: one value per bin
+    exact = GR.group_report(y, y_score=s_grid, sensitive_features=age, metrics=["auroc", "auroc_binned"], auroc_bins=99)
+    np.testing.assert_allclose(exact.by_group["auroc_binned"].numpy(), exact.by_group["auroc"].numpy(), atol=1e-12)
+    codes, groups, _ = encode_groups(age)
+    gm = GR.GroupMetrics(groups, ["auroc_binned"], auroc_bins=64)
+    assert not gm.keep_rows and gm.hist.shape == (len(groups), 64, 2)
+    data = {"y_true": torch.tensor(y), "y_score": torch.tensor(s), "groups": codes}
+    check_batching(lambda: GR.GroupMetrics(groups, ["auroc_binned", "auroc_binned_bound"], auroc_bins=64), data,
+                   n=800, splits=[100, 500])
+
+
+def test_string_labels_with_pos_label() -> None:
+    y, s, sex, _, _ = _data(150, seed=18)
+    ys = np.where(y == 1, "sick", "healthy")
+    ps = np.where(s >= 0.5, "sick", "healthy")
+    r = GR.group_report(ys, ps, sensitive_features=sex, metrics=["accuracy", "tpr"], pos_label="sick")
+    mf = fl.MetricFrame(metrics={"accuracy": skm.accuracy_score,
+                                 "tpr": lambda a, b: fl.true_positive_rate(a, b, pos_label="sick")},
+                        y_true=ys, y_pred=ps, sensitive_features=sex)
+    _compare(r, mf, ["accuracy", "tpr"])
+    with pytest.raises(InputError, match="pos_label"):
+        GR.group_report(ys, ps, sensitive_features=sex)
+
+
+def test_control_features_match_fairlearn() -> None:
+    y, s, sex, age, w = _data(500, seed=19)
+    names = ["accuracy", "tpr", "selection_rate", "auroc"]
+    metrics = {k: FL_METRICS[k] for k in names}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mf = fl.MetricFrame(metrics=metrics, y_true=y, y_pred=s, sensitive_features={"sex": sex},
+                            control_features={"age": age}, sample_params={k: {"sample_weight": w} for k in names},
+                            n_boot=8, ci_quantiles=[0.2, 0.8], random_state=1)
+        r = GR.group_report(y, y_score=s, sensitive_features={"sex": sex}, control_features={"age": age},
+                            sample_weight=w, metrics=names, zero_division=0.0, n_boot=8, ci_quantiles=[0.2, 0.8],
+                            random_state=1)
+    assert r.groups == list(mf.by_group.index) and r.feature_names == ["age", "sex"]
+    controls = list(mf.overall.index)
+    for m in names:
+        np.testing.assert_allclose(r.by_group[m].numpy(), mf.by_group[m].to_numpy(float), atol=ATOL)
+        for c in controls:
+            key = (c,)
+            assert r.overall[m][key] == pytest.approx(float(mf.overall[m][c]), abs=ATOL)
+            assert r.group_min()[m][key] == pytest.approx(float(mf.group_min()[m][c]), abs=ATOL)
+            assert r.group_max()[m][key] == pytest.approx(float(mf.group_max()[m][c]), abs=ATOL)
+            for meth in ("between_groups", "to_overall"):
+                assert r.difference(meth)[m][key] == pytest.approx(float(mf.difference(meth)[m][c]), abs=ATOL)
+                assert r.ratio(meth)[m][key] == pytest.approx(float(mf.ratio(meth)[m][c]), abs=ATOL)
+            for i in range(2):
+                assert r.overall_ci()[m][i][key] == pytest.approx(float(mf.overall_ci[i][m][c]), abs=ATOL)
+                assert r.difference_ci()[m][i][key] == pytest.approx(float(mf.difference_ci()[i][m][c]), abs=ATOL)
+    dp_diff, _ = r.demographic_parity()
+    assert set(dp_diff) == {(c,) for c in controls}
+    assert "overall" in str(r) and "[<40]" in str(r)
+    assert isinstance(r.worst_group()["accuracy"], dict)
+
+
+def test_regression_report_matches_fairlearn() -> None:
+    g = np.random.default_rng(20)
+    n = 300
+    yt, yp = g.normal(size=n), g.normal(size=n)
+    w = g.random(n) + 0.2
+    sex = g.choice(["F", "M", "X"], n)
+    r = GR.regression_report(yt, yp, sensitive_features=sex, sample_weight=w, n_boot=6, ci_quantiles=[0.3, 0.7],
+                             random_state=2)
+    mf = fl.MetricFrame(metrics={"mae": skm.mean_absolute_error, "rmse": skm.root_mean_squared_error},
+                        y_true=yt, y_pred=yp, sensitive_features=sex,
+                        sample_params={"mae": {"sample_weight": w}, "rmse": {"sample_weight": w}},
+                        n_boot=6, ci_quantiles=[0.3, 0.7], random_state=2)
+    _compare(r, mf, ["mae", "rmse"])
+    for m in ("mae", "rmse"):
+        for i in range(2):
+            np.testing.assert_allclose(r.by_group_ci()[m][i], mf.by_group_ci[i][m].to_numpy(float), atol=ATOL)
+    assert r.worst_group()["rmse"] == (mf.by_group["rmse"].idxmax(),)

@@ -10,6 +10,7 @@ import torch
 import fastxai.eval.localisation as L
 from fastxai.eval.boxes import boxes_to_mask
 from fastxai.eval.errors import InputError
+from fastxai.eval.inputs import EmptyAnnotationWarning
 from fastxai.eval.ranking import tie_bounds_top_k_hits
 from tests.eval.metric_tester import check_batching
 
@@ -128,7 +129,8 @@ def test_empty_mask_is_nan_deviation_from_quantus(case) -> None:
     assert theirs[0] == 1.0  # Quantus: hit[...] = nan in a bool array -> True
     for fn in (L.pointing_game, L.relevance_mass_accuracy, L.energy_pointing_game,
                L.attribution_localisation, L.relevance_rank_accuracy, L.heatmap_auroc):
-        assert torch.isnan(fn(a2, masks=s)[0]), fn.__name__
+        with pytest.warns(EmptyAnnotationWarning, match=r"1 of 2 samples \[0\]"):
+            assert torch.isnan(fn(a2, masks=s)[0]), fn.__name__
 
 
 def test_energy_pointing_game_definition(case) -> None:
@@ -223,3 +225,13 @@ def test_mismatched_n() -> None:
 def test_non_binary_mask() -> None:
     with pytest.raises(InputError, match="masks must be binary"):
         L.pointing_game(torch.rand(2, 8, 8), masks=torch.full((2, 8, 8), 0.5))
+
+
+def test_empty_batch() -> None:
+    z, zm = torch.zeros(0, 8, 8), torch.zeros(0, 8, 8, dtype=torch.bool)
+    for fn in (L.pointing_game, L.relevance_mass_accuracy, L.heatmap_auroc, L.relevance_rank_accuracy,
+               L.energy_pointing_game, L.attribution_localisation):
+        assert fn(z, masks=zm).shape == (0,)
+    m = L.PointingGame()
+    m.update(z, masks=zm)
+    assert torch.isnan(m.compute()) and int(m.count) == 0

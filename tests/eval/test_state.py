@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from fastxai.eval.groups import GroupMetrics
 from fastxai.eval.state import MeanMetric, Metric
 
 
@@ -88,9 +89,23 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         m.sync()
         with pytest.raises(RuntimeError):
             m.sync()
-        torch.save(m.compute(), f"{out}.{rank}")
+        y, s, g = _group_rows()
+        lo, hi = (0, 23) if rank == 0 else (23, 60)
+        gm = GroupMetrics(3, ["accuracy", "tpr", "auroc", "ece"])
+        gm.update(y[lo:hi], y_score=s[lo:hi], groups=g[lo:hi])
+        gm.sync()
+        rep = gm.compute()
+        torch.save({**m.compute(), "auroc": rep.by_group["auroc"], "ece": rep.by_group["ece"],
+                    "tpr": rep.by_group["tpr"]}, f"{out}.{rank}")
     finally:
         dist.destroy_process_group()
+
+
+def _group_rows():
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(60, generator=g) < 0.4).long()
+    s = torch.rand(60, generator=g).double()
+    return y, s, torch.randint(0, 3, (60,), generator=g)
 
 
 def test_sync_two_process_gloo(tmp_path) -> None:
@@ -98,7 +113,12 @@ def test_sync_two_process_gloo(tmp_path) -> None:
     mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=True)
     ref = CatMax()
     ref.update(torch.arange(10, dtype=torch.float64))
+    y, s, g = _group_rows()
+    gm = GroupMetrics(3, ["accuracy", "tpr", "auroc", "ece"])
+    gm.update(y, y_score=s, groups=g)
+    rep = gm.compute()
+    expected = {**ref.compute(), "auroc": rep.by_group["auroc"], "ece": rep.by_group["ece"], "tpr": rep.by_group["tpr"]}
     for rank in range(2):
         got = torch.load(f"{out}.{rank}")
-        for k, v in ref.compute().items():
+        for k, v in expected.items():
             torch.testing.assert_close(got[k], v)
