@@ -70,18 +70,24 @@ class LayerCapture:
         self.is_tuple = len(args) > 1
         if self.replace is not None:
             self.tensors = self.replace
-            return self.replace
+            return tuple(r.clone() for r in self.replace)
         self.tensors = tuple(args)
-        return None
+        # the layer (or an in-place op after it) must not overwrite what we keep
+        return tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
 
     def _hook(self, module: nn.Module, args: Any, out: Any) -> Any:
         self.calls += 1
         self.is_tuple = isinstance(out, tuple)
         if self.replace is not None:
             self.tensors = self.replace
-            return self.replace if self.is_tuple else self.replace[0]
+            # copies, so an in-place op after the layer cannot touch the differentiated leaves
+            rep = tuple(r.clone() for r in self.replace)
+            return rep if self.is_tuple else rep[0]
         self.tensors = _as_tuple(out)
-        return None
+        # later in-place ops (ReLU(inplace=True)) act on a copy, as in Captum
+        if isinstance(out, tuple):
+            return tuple(o.clone() if isinstance(o, Tensor) else o for o in out)
+        return out.clone() if isinstance(out, Tensor) else None
 
     def __enter__(self) -> "LayerCapture":
         if self.use_input:

@@ -49,12 +49,14 @@ def test_triton_interpreter_matches_reference():
         import torch
         from fastxai.ops.ig_path import ig_interpolate, ig_weighted_sum, reference_ig_interpolate, reference_ig_weighted_sum
         from fastxai import backends
-        for shape in [(1, 1), (3, 5), (2, 3, 7, 5)]:
-            x = torch.randn(shape); b = torch.randn((1,) + shape[1:]); a = torch.rand(4, dtype=torch.float64)
+        for shape, dt in [((1, 1), torch.float32), ((3, 5), torch.float32), ((2, 3, 7, 5), torch.float32),
+                          ((3, 1025), torch.float64)]:
+            x = torch.randn(shape, dtype=dt); b = torch.randn((1,) + shape[1:], dtype=dt)
+            a = torch.rand(4, dtype=torch.float64)
             got = ig_interpolate(x, b, a)
             assert backends.last_backend["ig_interpolate"] == "triton"
             torch.testing.assert_close(got, reference_ig_interpolate(x, b, a))
-            g = torch.randn((4 * shape[0],) + shape[1:]); acc = torch.randn(shape)
+            g = torch.randn((4 * shape[0],) + shape[1:], dtype=dt); acc = torch.randn(shape, dtype=dt)
             got = ig_weighted_sum(g, a, shape[0], acc.clone())
             torch.testing.assert_close(got, acc + reference_ig_weighted_sum(g, a, shape[0]), rtol=1e-5, atol=1e-5)
         print("ok")

@@ -6,6 +6,7 @@ Captum, so float64 models reproduce Captum to the last bits.
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Tuple
 
 import numpy as np
@@ -30,9 +31,15 @@ def check_steps(n_steps: int, method: str) -> None:
 def step_sizes_and_alphas(method: str, n: int) -> Tuple[List[float], List[float]]:
     """Weights and positions of the ``n`` integration points on [0, 1]."""
     check_steps(n, method)
+    w, a = _rule(method, n)
+    return list(w), list(a)
+
+
+@functools.lru_cache(maxsize=64)
+def _rule(method: str, n: int) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
     if method == "gausslegendre":
         x, w = np.polynomial.legendre.leggauss(n)
-        return (0.5 * w).tolist(), (0.5 * (1 + x)).tolist()
+        return tuple((0.5 * w).tolist()), tuple((0.5 * (1 + x)).tolist())
     deltas = [1 / n] * n
     kind = method.split("_")[1]
     if kind == "trapezoid":
@@ -45,7 +52,7 @@ def step_sizes_and_alphas(method: str, n: int) -> Tuple[List[float], List[float]
         alphas = torch.linspace(1 / (2 * n), 1 - 1 / (2 * n), n).tolist()
     else:
         alphas = torch.linspace(1 / n, 1, n).tolist()
-    return deltas, alphas
+    return tuple(deltas), tuple(alphas)
 
 
 def float32_weights(weights: List[float]) -> torch.Tensor:

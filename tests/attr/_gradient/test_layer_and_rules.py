@@ -181,3 +181,38 @@ def test_mlp_float32_family():
                      getattr(captum_attr, name)(m).attribute(x, target=1), torch.float32)
     assert_close(fa.DeepLift(m).attribute(x, target=1), captum_attr.DeepLift(m).attribute(x, target=1), torch.float32)
     assert_close(fa.LRP(m).attribute(x, target=1), captum_attr.LRP(m).attribute(x, target=1), torch.float32)
+
+
+class InplaceNet(nn.Module):
+    """torchvision style: in-place ReLUs right after the layers we attribute to."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.BatchNorm2d(4)
+        self.r = nn.ReLU(inplace=True)
+        self.p = nn.MaxPool2d(2)
+        self.c2 = nn.Conv2d(4, 4, 3)
+        self.r2 = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.r2(self.c2(self.p(self.r(self.b(self.c(x)))))), 1))
+
+
+def test_inplace_relu_models():
+    torch.manual_seed(0)
+    m = InplaceNet().double().eval()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    for name in ("GuidedBackprop", "Deconvolution", "DeepLift", "LRP"):
+        assert_close(getattr(fa, name)(m).attribute(x, target=1), getattr(captum_attr, name)(m).attribute(x, target=1))
+    for layer in (m.c2, m.b):
+        for kw in ({}, {"attribute_to_layer_input": True}):
+            assert_close(fa.LayerGradCam(m, layer).attribute(x, target=1, **kw),
+                         captum_attr.LayerGradCam(m, layer).attribute(x, target=1, **kw))
+            assert_close(fa.LayerConductance(m, layer).attribute(x, target=1, n_steps=5, **kw),
+                         captum_attr.LayerConductance(m, layer).attribute(x, target=1, n_steps=5, **kw))
+    # Captum's LayerIntegratedGradients fails here ("a leaf Variable ... in-place"); ours runs and
+    # still satisfies completeness on the layer
+    a, d = fa.LayerIntegratedGradients(m, m.c2).attribute(x, target=1, n_steps=64, return_convergence_delta=True)
+    assert a.shape == (2, 4, 2, 2) and float(d.abs().max()) < 1e-2
