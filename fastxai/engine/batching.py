@@ -96,6 +96,7 @@ class ChunkSizer:
         self._ladder = [r for r in _LADDER if r < self.cap] + [self.cap]
         self._ladder = sorted(set(self._round(r) for r in self._ladder))
         self._step = 0
+        self._worse_in_row = 0
         self.calibration_seconds = 0.0
 
     def _round(self, rows: int) -> int:
@@ -143,7 +144,10 @@ class ChunkSizer:
             return  # time each size twice: the first call at a new shape pays one-off setup
         best = min(self._trials.values())
         self._step += 1
-        if self._trials[rows] > best * _WORSE or self._step >= len(self._ladder):
+        # Stop after two sizes in a row that are clearly slower per row than the best: one
+        # slow reading can be noise (another process), two in a row is the cache cliff.
+        self._worse_in_row = self._worse_in_row + 1 if self._trials[rows] > best * _WORSE else 0
+        if self._worse_in_row >= 2 or self._step >= len(self._ladder):
             self._finish()
 
     def _finish(self) -> None:
