@@ -90,6 +90,18 @@ def _fit(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None) ->
     return torch.stack(coefs)
 
 
+def _fit_replayed(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None) -> Tensor:
+    """:func:`_fit` for Lime / KernelShap, whose samplers already advanced the global RNG past
+    each per-example fit (:func:`samplers.captum_fit_draw`): a Captum ``Model``'s real fits
+    must not consume it a second time, or the next call would start from another state than
+    after Captum's call (LimeBase, which does not replay, uses :func:`_fit` directly)."""
+    rng_state = torch.get_rng_state()
+    try:
+        return _fit(model, X, y, w, efficiency=efficiency)
+    finally:
+        torch.set_rng_state(rng_state)
+
+
 # ------------------------------------------------------------- Captum's default functions
 class _ExpKernel:
     """``exp(-d^2 / (2 width^2))`` on the cosine or euclidean distance between the flattened
@@ -397,8 +409,8 @@ class Lime(LimeBase):
         out_dtype = torch.float64 if y.dtype == torch.float64 else torch.float32
         X = z.transpose(0, 1).to(torch.float64)  # (B, S, M)
         Y = y.reshape(n_s, b).T.to(torch.float64)
-        coef = _fit(self.interpretable_model, X, Y, w.to(device=X.device, dtype=torch.float64),
-                    efficiency=self._efficiency(X, Y))
+        coef = _fit_replayed(self.interpretable_model, X, Y, w.to(device=X.device, dtype=torch.float64),
+                             efficiency=self._efficiency(X, Y))
         coef = coef.to(out_dtype)
         if not return_input_shape:
             return coef
