@@ -1,6 +1,8 @@
 // Integrated-gradients path ops over raw buffers (step-major rows, F = elements per step):
 //   ig_interpolate:  out[s*F + i] = b[i] + alpha[s] * (x[i] - b[i])
-//   ig_weighted_sum: acc[i] += sum_s w[s] * g[s*F + i]       (steps summed in order)
+//   ig_weighted_sum: for s in order: acc[i] = acc[i] + w[s] * (double)g[s*F + i]
+//                    (float64 accumulator, one step at a time: the result does not depend on
+//                    how the steps were split into chunks)
 // Reference: fastxai.ops.ig_path.reference_ig_interpolate / reference_ig_weighted_sum.
 #include <cstdint>
 
@@ -23,12 +25,12 @@ void interpolate(const T* x, const T* b, const double* alphas, T* out, int64_t s
 }
 
 template <typename T>
-void weighted_sum(const T* g, const double* w, T* acc, int64_t steps, int64_t f) {
+void weighted_sum(const T* g, const double* w, double* acc, int64_t steps, int64_t f) {
 #pragma omp parallel for schedule(static) if (steps * f > 65536)
   for (int64_t i = 0; i < f; ++i) {
-    T total = 0;
-    for (int64_t s = 0; s < steps; ++s) total += g[s * f + i] * static_cast<T>(w[s]);
-    acc[i] += total;
+    double a = acc[i];
+    for (int64_t s = 0; s < steps; ++s) a = a + w[s] * static_cast<double>(g[s * f + i]);
+    acc[i] = a;
   }
 }
 
@@ -50,7 +52,7 @@ void ig_weighted_sum(std::uintptr_t g, std::uintptr_t w, std::uintptr_t acc, int
   if (is_double) {
     weighted_sum(fastxai::ptr<const double>(g), wp, fastxai::ptr<double>(acc), steps, f);
   } else {
-    weighted_sum(fastxai::ptr<const float>(g), wp, fastxai::ptr<float>(acc), steps, f);
+    weighted_sum(fastxai::ptr<const float>(g), wp, fastxai::ptr<double>(acc), steps, f);
   }
 }
 

@@ -1,7 +1,8 @@
 """Integrated-gradients path ops in Triton (reference: ``fastxai.ops.ig_path``).
 
 ``_interp_kernel``: grid (cdiv(F, BLOCK), S): out[s*F + i] = b[i] + a[s] * (x[i] - b[i]).
-``_wsum_kernel``:   grid (cdiv(F, BLOCK),):   acc[i] += sum_s w[s] * g[s*F + i].
+``_wsum_kernel``:   grid (cdiv(F, BLOCK),):   for s in order: acc[i] = acc[i] + w[s] * g[s*F + i]
+(float64 accumulator and weights).
 """
 import torch
 import triton
@@ -23,12 +24,11 @@ def _interp_kernel(x_ptr, b_ptr, a_ptr, out_ptr, f, BLOCK: tl.constexpr):
 def _wsum_kernel(g_ptr, w_ptr, acc_ptr, steps, f, BLOCK: tl.constexpr):
     idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     valid = idx < f
-    total = tl.load(acc_ptr + idx, mask=valid) * 0
+    acc = tl.load(acc_ptr + idx, mask=valid)
     for s in range(steps):
         w = tl.load(w_ptr + s)
-        total += tl.load(g_ptr + s * f + idx, mask=valid) * w
-    acc = tl.load(acc_ptr + idx, mask=valid)
-    tl.store(acc_ptr + idx, acc + total, mask=valid)
+        acc = acc + w * tl.load(g_ptr + s * f + idx, mask=valid).to(tl.float64)
+    tl.store(acc_ptr + idx, acc, mask=valid)
 
 
 def ig_interpolate_launch(x: torch.Tensor, b: torch.Tensor, alphas: torch.Tensor, out: torch.Tensor) -> None:
@@ -40,7 +40,8 @@ def ig_interpolate_launch(x: torch.Tensor, b: torch.Tensor, alphas: torch.Tensor
 
 
 def ig_weighted_sum_launch(g: torch.Tensor, w: torch.Tensor, acc: torch.Tensor) -> None:
-    """g (S*N, ...) contiguous; w (S,) in g's dtype; acc (N, ...) contiguous, updated in place."""
+    """g (S*N, ...) contiguous; w (S,) float64; acc (N, ...) float64 contiguous, updated in place."""
     f = acc.numel()
     BLOCK = 1024
-    _wsum_kernel[(triton.cdiv(f, BLOCK),)](g, w, acc, w.numel(), f, BLOCK=BLOCK)
+    opts = {} if acc.device.type == "cpu" else {"enable_fp_fusion": False}  # same roundings as the reference
+    _wsum_kernel[(triton.cdiv(f, BLOCK),)](g, w, acc, w.numel(), f, BLOCK=BLOCK, **opts)

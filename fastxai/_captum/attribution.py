@@ -75,10 +75,19 @@ class GradientAttribution(Attribution):
     ) -> Tensor:
         """delta = sum(attributions) - (f(end_point) - f(start_point)), shape (N,)."""
         from fastxai._captum.forward import run_forward
+        from fastxai._captum.errors import InputError
         from fastxai._captum.inputs import format_additional_args, format_inputs
 
         attrs, _ = format_inputs(attributions, "attributions")
         end, _ = format_inputs(end_point, "end_point")
+        for i, (a, e) in enumerate(zip(attrs, end)):
+            if a.shape[0] != e.shape[0]:
+                raise InputError(
+                    f"attributions[{i}] has {a.shape[0]} rows but end_point[{i}] has "
+                    f"{e.shape[0]}: they must match on the first dimension"
+                )
+        if start_point is None:
+            start_point = 0.0
         start = start_point if isinstance(start_point, tuple) else (start_point,)
         start = tuple(
             s if isinstance(s, Tensor) else torch.full_like(e, float(s)) for s, e in zip(start, end)

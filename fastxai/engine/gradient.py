@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -177,9 +177,10 @@ def iterate_gradients(
     internal_batch_size: Optional[int] = None,
     max_batch: Optional[int] = None,
     max_memory: Optional[int] = None,
-    layer: Optional[nn.Module] = None,
+    layer: Optional[Union[nn.Module, List[nn.Module]]] = None,
     layer_input: bool = False,
     inject: bool = False,
+    layer_counts: Optional[Sequence[int]] = None,
     overlap: int = 0,
     min_steps: int = 1,
     mode_tag: str = "grad",
@@ -193,7 +194,9 @@ def iterate_gradients(
         n_rows: N, rows per step.
         like: the per-step inputs (N, ...) used for memory / cache keys.
         layer: differentiate w.r.t. this layer's output (input with ``layer_input``) instead of
-            the leaves; with ``inject`` the leaves *replace* that layer's tensors.
+            the leaves; with ``inject`` the leaves *replace* that layer's tensors. A list of
+            layers is hooked in the same forward; their tensors are concatenated in order, and
+            with ``inject`` ``layer_counts`` says how many leaves go to each layer.
         overlap: consecutive chunks share this many steps (LayerConductance's finite differences).
         min_steps: smallest steps per chunk.
         presliced: ``target`` / tensor ``additional_args`` already hold one entry per row of all
@@ -229,7 +232,13 @@ def iterate_gradients(
         k = s1 - s0
         with torch.enable_grad():
             leaves, fwd_inputs = build(s0, s1)
-            leaves = tuple(x.detach().requires_grad_(True) for x in leaves)
+            # integer leaves (token ids) only make sense in layer mode: the gradient is taken
+            # with respect to the layer, so they are passed through as they are
+            leaves = tuple(
+                x.detach().requires_grad_(True)
+                if layer is None or inject or x.is_floating_point() or x.is_complex() else x.detach()
+                for x in leaves
+            )
             if fwd_inputs is None:
                 fwd_inputs = leaves
             if presliced:
@@ -246,16 +255,29 @@ def iterate_gradients(
                 captured: Tuple[Tensor, ...] = ()
                 is_tuple = False
             else:
-                cap = LayerCapture(
-                    forward_func, layer, use_input=layer_input, replace=leaves if inject else None
-                )
-                with cap, (probe if probe is not None else contextlib.nullcontext()):
+                layers = layer if isinstance(layer, list) else [layer]
+                parts: List[Optional[Tuple[Tensor, ...]]] = [None] * len(layers)
+                if inject:
+                    counts = list(layer_counts) if layer_counts is not None else [len(leaves)]
+                    bounds = [sum(counts[:i]) for i in range(len(counts) + 1)]
+                    parts = [leaves[bounds[i]:bounds[i + 1]] for i in range(len(layers))]
+                caps = [
+                    LayerCapture(forward_func, l, use_input=layer_input, replace=p,
+                                 require_grad=not inject)
+                    for l, p in zip(layers, parts)
+                ]
+                with contextlib.ExitStack() as stack:
+                    for c in caps:
+                        stack.enter_context(c)
+                    if probe is not None:
+                        stack.enter_context(probe)
                     raw = call_forward(forward_func, fwd_inputs, args)
                 out = select_row_outputs(raw, tgt)
-                captured = cap.tensors
-                is_tuple = cap.is_tuple
+                captured = tuple(t for c in caps for t in c.tensors)
+                is_tuple = caps[0].is_tuple
                 grads = differentiate(
-                    out, captured, f"layer {describe_layer(forward_func, layer)}"
+                    out, captured,
+                    "layer " + ", ".join(describe_layer(forward_func, l) for l in layers),
                 )
         yield GradientChunk(s0, s1, grads, tuple(t.detach() for t in captured), out.detach(), is_tuple)
         if sizer is not None:

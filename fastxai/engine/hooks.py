@@ -43,6 +43,9 @@ class LayerCapture:
     """Records (and optionally replaces) a layer's output, or its input with ``use_input``.
 
     ``replace``: a tuple of tensors substituted for the layer output (input) on every call.
+    ``require_grad``: floating-point layer tensors that do not require grad (integer model
+    inputs into an embedding, frozen parameters) are made to, so the output can be
+    differentiated with respect to them (Captum's ``apply_gradient_requirements`` on the layer).
     After the forward, ``tensors`` holds the layer's tensors of the last call and ``is_tuple``
     whether the layer produced a tuple.
     """
@@ -53,6 +56,7 @@ class LayerCapture:
         layer: nn.Module,
         use_input: bool = False,
         replace: Optional[Tuple[Tensor, ...]] = None,
+        require_grad: bool = False,
     ) -> None:
         if not isinstance(layer, nn.Module):
             raise InputError(f"layer must be a torch.nn.Module, got {type(layer).__name__}")
@@ -60,6 +64,7 @@ class LayerCapture:
         self.layer = layer
         self.use_input = use_input
         self.replace = replace
+        self.require_grad = require_grad
         self.tensors: Tuple[Tensor, ...] = ()
         self.is_tuple = False
         self.calls = 0
@@ -71,7 +76,8 @@ class LayerCapture:
         if self.replace is not None:
             self.tensors = self.replace
             return tuple(r.clone() for r in self.replace)
-        self.tensors = tuple(args)
+        args = self._with_grad(tuple(args))
+        self.tensors = args
         # the layer (or an in-place op after it) must not overwrite what we keep
         return tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
 
@@ -83,11 +89,22 @@ class LayerCapture:
             # copies, so an in-place op after the layer cannot touch the differentiated leaves
             rep = tuple(r.clone() for r in self.replace)
             return rep if self.is_tuple else rep[0]
+        if self.require_grad:
+            out = self._with_grad(out) if isinstance(out, tuple) else self._with_grad((out,))[0]
         self.tensors = _as_tuple(out)
         # later in-place ops (ReLU(inplace=True)) act on a copy, as in Captum
         if isinstance(out, tuple):
             return tuple(o.clone() if isinstance(o, Tensor) else o for o in out)
         return out.clone() if isinstance(out, Tensor) else None
+
+    def _with_grad(self, ts: Tuple[Any, ...]) -> Tuple[Any, ...]:
+        if not (self.require_grad and torch.is_grad_enabled()):
+            return ts
+        return tuple(
+            t.requires_grad_(True)
+            if isinstance(t, Tensor) and t.is_floating_point() and not t.requires_grad else t
+            for t in ts
+        )
 
     def __enter__(self) -> "LayerCapture":
         if self.use_input:

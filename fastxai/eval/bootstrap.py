@@ -25,13 +25,28 @@ def fairlearn_seeds(n_boot: int, random_state: Optional[int]) -> np.ndarray:
 
 
 def multiplicities(n: int, n_boot: int, *, random_state: Optional[int] = None, mode: str = "fairlearn",
-                   codes: Optional[torch.Tensor] = None, chunk: int = 16) -> Iterator[torch.Tensor]:
-    """Yield (b, N) float64 multiplicity matrices, b <= chunk, n_boot rows in total."""
+                   codes: Optional[torch.Tensor] = None, chunk: int = 16,
+                   as_counts: bool = False, as_indices: bool = False) -> Iterator[torch.Tensor]:
+    """Yield (b, N) float64 multiplicity matrices, b <= chunk, n_boot rows in total.
+
+    ``as_counts=True``: the same multiplicities as int64 (no float copy). ``as_indices=True``: the
+    (b, N) int64 row indices drawn (their per-row ``bincount`` is the multiplicity matrix; the C++
+    bootstrap walk counts them itself).
+    """
     if mode == "fairlearn":
         seeds = fairlearn_seeds(n_boot, random_state)
         for lo in range(0, n_boot, chunk):
-            rows = [np.bincount(np.random.RandomState(s).choice(n, n), minlength=n) for s in seeds[lo:lo + chunk]]
-            yield torch.from_numpy(np.stack(rows).astype(np.float64))
+            sub = seeds[lo:lo + chunk]
+            if as_indices:
+                out = np.empty((len(sub), n), dtype=np.int64)
+                for j, s in enumerate(sub):
+                    out[j] = np.random.RandomState(s).choice(n, n)
+                yield torch.from_numpy(out)
+                continue
+            out = np.empty((len(sub), n), dtype=np.int64 if as_counts else np.float64)
+            for j, s in enumerate(sub):
+                out[j] = np.bincount(np.random.RandomState(s).choice(n, n), minlength=n)
+            yield torch.from_numpy(out)
     elif mode == "stratified":
         if codes is None:
             raise ValueError("stratified bootstrap needs the group codes")
@@ -45,7 +60,10 @@ def multiplicities(n: int, n_boot: int, *, random_state: Optional[int] = None, m
             u = torch.from_numpy(np.stack([np.random.default_rng(s).random(n) for s in seeds[lo:lo + chunk]]))
             pos = starts[c_sorted] + torch.floor(u * sizes[c_sorted]).to(torch.int64).clamp(max=n - 1)
             pick = perm[pos]  # (b, N) row indices
-            yield torch.zeros(pick.shape[0], n, dtype=torch.float64).scatter_add_(
-                1, pick, torch.ones_like(pick, dtype=torch.float64))
+            if as_indices:
+                yield pick
+                continue
+            dt = torch.int64 if as_counts else torch.float64
+            yield torch.zeros(pick.shape[0], n, dtype=dt).scatter_add_(1, pick, torch.ones_like(pick, dtype=dt))
     else:
         raise ValueError(f"mode must be fairlearn|stratified, got {mode!r}")

@@ -74,11 +74,11 @@ def _samples(flags: torch.Tensor) -> list:
 
 
 def _axis_membership(lo: torch.Tensor, hi: torch.Tensor, length: int) -> torch.Tensor:
-    """(N, B, L) float: 1 where pixel centre i+0.5 is in [lo, hi) (half-open, clipped)."""
+    """(N, B, L) bool: True where pixel centre i+0.5 is in [lo, hi) (half-open, clipped)."""
     start = torch.ceil(lo - 0.5).clamp(0, length)
     stop = torch.ceil(hi - 0.5).clamp(0, length)
     idx = torch.arange(length, dtype=torch.float64)
-    return ((idx >= start[..., None]) & (idx < stop[..., None])).to(torch.float32)
+    return (idx >= start[..., None]) & (idx < stop[..., None])
 
 
 def boxes_to_mask(boxes: Boxes, spatial: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
@@ -100,8 +100,39 @@ def boxes_to_mask(boxes: Boxes, spatial: Sequence[int], device: torch.device | s
     lo, hi = b[..., :nd], b[..., nd:]
     # coordinate k (x, y, z) runs along spatial axis nd-1-k
     axes = [_axis_membership(lo[..., k], hi[..., k], spatial[nd - 1 - k]) for k in range(nd)]
+    # union over boxes of outer products of the per-axis memberships, built directly as bool
+    # (no float (N, H, W) intermediate); boxes are few, the loop is over B only
+    mask = None
+    for j in range(b.shape[1]):
+        if nd == 2:
+            part = axes[1][:, j, :, None] & axes[0][:, j, None, :]
+        else:
+            part = axes[2][:, j, :, None, None] & axes[1][:, j, None, :, None] & axes[0][:, j, None, None, :]
+        mask = part if mask is None else mask.logical_or_(part)
+    if mask is None:
+        mask = torch.zeros(b.shape[0], *spatial, dtype=torch.bool)
+    return mask.contiguous().to(device)
+
+
+def box_ranges(boxes: Boxes, spatial: Sequence[int]) -> torch.Tensor:
+    """Boxes as clipped half-open integer pixel ranges, validated as in ``boxes_to_mask``.
+
+    Returns (N, B, 6) int64 ``[z0, z1, y0, y1, x0, x1]`` (2D: z = [0, 1)); ``boxes_to_mask`` is the
+    union over B of these ranges (used by the fused kernels to test boxes by coordinates).
+    """
+    spatial = tuple(int(s) for s in spatial)
+    nd = len(spatial)
+    if nd not in (2, 3):
+        raise InputError(f"spatial must be (H, W) or (D, H, W), got {spatial}")
+    b = pad_boxes(boxes, 2 * nd)
+    _validate(b, spatial)
+    lo, hi = b[..., :nd], b[..., nd:]
+    cols = []
+    for axis in range(nd):  # spatial axis order: (z,) y, x; coordinate k runs along axis nd-1-k
+        k = nd - 1 - axis
+        length = spatial[axis]
+        cols.append(torch.ceil(lo[..., k] - 0.5).clamp(0, length))
+        cols.append(torch.ceil(hi[..., k] - 0.5).clamp(0, length))
     if nd == 2:
-        mask = torch.einsum("nby,nbx->nyx", axes[1], axes[0])
-    else:
-        mask = torch.einsum("nbz,nby,nbx->nzyx", axes[2], axes[1], axes[0])
-    return (mask > 0).to(device)
+        cols = [torch.zeros_like(cols[0]), torch.ones_like(cols[0])] + cols
+    return torch.stack(cols, -1).to(torch.int64)

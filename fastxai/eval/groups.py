@@ -26,6 +26,7 @@ from fastxai.eval.group_encoding import encode_groups, group_label
 from fastxai.eval.group_metrics import ScoreMetric
 from fastxai.eval.group_report import GroupReport
 from fastxai.eval.state import Metric
+from fastxai.ops import eval_boot_walk
 
 __all__ = [
     "GroupMetrics", "GroupReport", "GroupMetricWarning", "ScoreMetric", "group_report",
@@ -293,15 +294,31 @@ class GroupMetrics(Metric):
         codes_o, n_o = self._codes(g, overall=True)
         return S.auroc_plan(g, self.G, s, order), S.auroc_plan(codes_o, n_o, s, order)
 
+    def _walkable(self) -> bool:
+        """True when every statistic the metrics need comes out of the C++ bootstrap walk
+        (counts, confusion cells, exact AUROC) and no user callable is involved."""
+        extra = self.need["cal"] or self.need["sq"] or self.need["hist"] or self.need["tpr_at_spec"] \
+            or self.need["ece_data_range"]
+        return not extra and not any(callable(n) for n in self.names) and eval_boot_walk.available()
+
     def _bootstrap(self, rows, n_boot, random_state, mode, chunk, plans):
         y, p, s, g, w = rows
         plan_g, plan_o = plans
         acc: Dict[str, List[Tuple[torch.Tensor, torch.Tensor]]] = {m: [] for m in self.labels}
+        walk = self._walkable() and y.numel() < eval_boot_walk.MAX_ROWS
+        if walk:  # rows arranged once in the overall plan's order; each replicate is one pass
+            codes_o, n_o = self._codes(g, overall=True)
+            wr = eval_boot_walk.walk_rows(y, p, w, s, g, self.G, codes_o, n_o, plan_o)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GroupMetricWarning)
-            for M in multiplicities(y.numel(), n_boot, random_state=random_state, mode=mode, codes=g, chunk=chunk):
-                by = self._values(self._stats(rows, M, False, plan_g), rows, M, overall=False, warn=False)
-                ov = self._values(self._stats(rows, M, True, plan_o), rows, M, overall=True, warn=False)
+            for M in multiplicities(y.numel(), n_boot, random_state=random_state, mode=mode, codes=g, chunk=chunk,
+                                    as_counts=walk):
+                if walk:  # int64 multiplicities (numpy's bincount + one gather beat counting the
+                    st_g, st_o = eval_boot_walk.boot_walk(wr, M)  # drawn indices in the kernel, measured)
+                else:
+                    st_g, st_o = self._stats(rows, M, False, plan_g), self._stats(rows, M, True, plan_o)
+                by = self._values(st_g, rows, M, overall=False, warn=False)
+                ov = self._values(st_o, rows, M, overall=True, warn=False)
                 for m in self.labels:
                     acc[m].append((ov[m], by[m]))
         return {m: (torch.cat([a for a, _ in v]), torch.cat([b for _, b in v])) for m, v in acc.items()}

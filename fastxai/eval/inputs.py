@@ -34,14 +34,24 @@ class EmptyAnnotationWarning(UserWarning):
 
 def warn_empty(m: torch.Tensor) -> None:
     """One warning per call naming the samples whose flat (N, P) annotation is empty."""
-    empty = ~m.any(1) if m.numel() else torch.zeros(m.shape[0], dtype=torch.bool)
-    if m.shape[0] and bool(empty.any()):
+    if m.numel() == 0:
+        empty = torch.zeros(m.shape[0], dtype=torch.bool)
+    elif m.dtype == torch.bool and m.is_contiguous():
+        empty = m.view(torch.uint8).amax(1) == 0  # a byte max is ~20x faster than bool any()
+    else:
+        empty = ~m.any(1)
+    warn_empty_rows(empty)
+
+
+def warn_empty_rows(empty: torch.Tensor) -> None:
+    """``warn_empty`` from a precomputed (N,) bool "annotation is empty" vector."""
+    if empty.numel() and bool(empty.any()):
         idx = torch.nonzero(empty).flatten()
         warnings.warn(
-            f"empty annotation for {idx.numel()} of {m.shape[0]} samples {idx[:10].tolist()}"
+            f"empty annotation for {idx.numel()} of {empty.shape[0]} samples {idx[:10].tolist()}"
             f"{' ...' if idx.numel() > 10 else ''}: their localisation scores are NaN (no ground truth; "
             "Quantus' PointingGame would return 1.0). IoU/Dice: 0 for a non-empty prediction unless true_pos_only.",
-            EmptyAnnotationWarning, stacklevel=4)
+            EmptyAnnotationWarning, stacklevel=5)
 Sign = Literal["signed", "abs", "positive"]
 
 
@@ -152,6 +162,7 @@ def prepare(
     sign: str = "signed",
     quantus_compat: bool = False,
     check: bool = True,
+    fused: bool = False,
 ) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, ...]]:
     """Heat maps and annotations as flat (N, P) float / bool tensors plus the spatial shape.
 
@@ -161,6 +172,8 @@ def prepare(
         masks: (N, H, W), (N, 1, H, W) or (N, D, H, W) binary.
         image_size: (H, W) or (D, H, W) when only boxes are given and maps are smaller.
         check: scan heat maps for NaN/Inf here (False when the caller's fused kernel does it).
+        fused: the caller's fused kernel applies ``sign``, counts non-finite values and the mask
+            pixels (it warns about empty annotations itself): skip those steps here (no copies).
     Returns:
         h (N, P) float, m (N, P) bool, spatial shape.
     """
@@ -172,9 +185,12 @@ def prepare(
         bm = boxes_to_mask(boxes, spatial)
         m = bm if m is None else (m | bm.to(m.device))
     check_same_n(heatmaps=heatmaps, annotations=m)
-    h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign=sign,
-                    quantus_compat=quantus_compat, check=check)
+    h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction,
+                    sign="signed" if fused else sign, quantus_compat=quantus_compat, check=check and not fused)
+    if fused:
+        apply_sign(h[:0], sign)  # validates the name
     n, p = h.shape[0], math.prod(spatial)
     m = m.reshape(n, p).to(h.device)
-    warn_empty(m)
+    if not fused:
+        warn_empty(m)
     return h.reshape(n, p), m, spatial

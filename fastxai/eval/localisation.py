@@ -13,29 +13,63 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from fastxai.eval.boxes import Boxes
+from fastxai.eval.boxes import Boxes, box_ranges, boxes_to_mask
 from fastxai.eval.errors import InputError
-from fastxai.eval.inputs import prepare
+from fastxai.eval.errors import check_same_n
+from fastxai.eval.inputs import apply_sign, prepare, spatial_shape, to_heatmaps, warn_empty_rows
 from fastxai.eval.state import MeanMetric
 from fastxai.ops.eval_heatmap_auroc import heatmap_auroc_op
-from fastxai.ops.eval_heatmap_stats import COL, heatmap_stats
-from fastxai.ops.eval_topk_hits import topk_hits, topk_hits_per_row
+from fastxai.ops.eval_heatmap_stats import COL, heatmap_stats, heatmap_stats_boxes
+from fastxai.ops.eval_topk_hits import mask_counts, topk_hits, topk_hits_per_row
 
 NAN = float("nan")
 
 
-def _stats(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Fused per-map statistics; raises naming the samples whose heat maps hold NaN/Inf."""
-    st = heatmap_stats(h, m)
+def _stats(h: torch.Tensor, m: Optional[torch.Tensor], sign: str = "signed",
+           ranges: Optional[torch.Tensor] = None, spatial: Sequence[int] = ()) -> torch.Tensor:
+    """Fused per-map statistics of sign(h) (one pass); raises naming the samples whose heat maps
+    hold NaN/Inf, then warns about empty annotations (from the mask-count column). With box
+    ``ranges`` (and no mask) the boxes are tested by coordinates inside the kernel."""
+    st = heatmap_stats(h, m, sign) if ranges is None else heatmap_stats_boxes(h, ranges, spatial, sign)
     bad = st[:, COL["nonfinite"]] > 0
     if bool(bad.any()):
         raise InputError(f"heatmaps contains NaN or Inf in samples {torch.nonzero(bad).flatten()[:10].tolist()}")
+    warn_empty_rows(st[:, COL["count"]] == 0)
     return st
 
 
-def _prepare_fused(heatmaps, boxes, masks, **options):
-    """``prepare`` without the separate NaN scan (``_stats`` counts non-finite values in its pass)."""
-    return prepare(heatmaps, boxes, masks, check=False, **options)
+class _Fused:
+    """Prepared inputs for the fused kernel: h (N, P), the mask m (N, P) or box ``ranges`` (N, B, 6)
+    (masks not given: the boxes are never rasterised unless a variant needs the mask), spatial, sign."""
+
+    def __init__(self, h, m, spatial, sign, ranges=None, boxes=None):
+        self.h, self._m, self.spatial, self.sign, self.ranges, self.boxes = h, m, spatial, sign, ranges, boxes
+
+    @property
+    def m(self) -> torch.Tensor:
+        if self._m is None:
+            self._m = boxes_to_mask(self.boxes, self.spatial).reshape(self.h.shape[0], -1).to(self.h.device)
+        return self._m
+
+    def stats(self) -> torch.Tensor:
+        return _stats(self.h, self._m, self.sign, self.ranges, self.spatial)
+
+
+def _prepare_fused(heatmaps, boxes, masks, sign: str = "signed", image_size=None,
+                   channel_reduction: str = "sum", quantus_compat: bool = False) -> _Fused:
+    """``prepare`` without the NaN scan, the sign copy and the empty-mask scan (the fused kernel
+    does all three inside its pass); boxes without masks stay coordinates (no (N, P) mask)."""
+    if masks is None and boxes is not None:
+        spatial = spatial_shape(heatmaps, None, image_size)
+        ranges = box_ranges(boxes, spatial)
+        check_same_n(heatmaps=heatmaps, annotations=ranges)
+        h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign="signed",
+                        quantus_compat=quantus_compat, check=False)
+        apply_sign(h[:0], sign)  # validates the name
+        return _Fused(h.reshape(h.shape[0], -1), None, spatial, sign, ranges.to(h.device), boxes)
+    h, m, spatial = prepare(heatmaps, boxes, masks, sign=sign, fused=True, image_size=image_size,
+                            channel_reduction=channel_reduction, quantus_compat=quantus_compat)
+    return _Fused(h, m, spatial, sign)
 
 
 def _nan_where(x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -70,17 +104,20 @@ def pointing_game(
     * ``"saporta"`` (cheXlocalize hit rate, Saporta et al. 2022): hit if the first arg-max pixel
       is annotated.
     """
-    h, m, spatial = _prepare_fused(heatmaps, boxes, masks, image_size=image_size,
-                                   channel_reduction=channel_reduction, sign=sign, quantus_compat=quantus_compat)
-    st = _stats(h, m)
+    if variant not in ("quantus", "saporta", "torchray"):
+        raise InputError(f"variant must be quantus|torchray|saporta, got {variant!r}")
+    fu = _prepare_fused(heatmaps, boxes, masks, image_size=image_size, channel_reduction=channel_reduction,
+                        sign=sign, quantus_compat=quantus_compat)
+    st = fu.stats()
     empty = st[:, COL["count"]] == 0
     if variant == "quantus":
         hit = st[:, COL["hit"]].clone()
     elif variant == "saporta":
         arg = st[:, COL["argmax"]].to(torch.int64)
+        m = fu.m
         hit = m.gather(1, arg[:, None].to(m.device))[:, 0].to(torch.float64).cpu()
     elif variant == "torchray":
-        hit = _within_tolerance(m, st[:, COL["argmax"]].to(torch.int64), spatial, tolerance)
+        hit = _within_tolerance(fu.m, st[:, COL["argmax"]].to(torch.int64), fu.spatial, tolerance)
     else:
         raise InputError(f"variant must be quantus|torchray|saporta, got {variant!r}")
     return _nan_where(hit, empty)
@@ -102,8 +139,7 @@ def energy_pointing_game(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
 
     Returns (N,) float64; NaN for an empty annotation or a map without positive values.
     """
-    h, m, _ = _prepare_fused(heatmaps, boxes, masks, **options)
-    st = _stats(h, m)
+    st = _prepare_fused(heatmaps, boxes, masks, **options).stats()
     out = _ratio(st[:, COL["pos_in"]], st[:, COL["sum_pos"]])
     return _nan_where(out, st[:, COL["count"]] == 0)
 
@@ -115,8 +151,7 @@ def relevance_mass_accuracy(heatmaps: torch.Tensor, boxes: Optional[Boxes] = Non
     Returns (N,) float64; NaN for an empty annotation or Σ h = 0 (all-zero map); not guarded
     for Σ h < 0 (as Quantus).
     """
-    h, m, _ = _prepare_fused(heatmaps, boxes, masks, **options)
-    st = _stats(h, m)
+    st = _prepare_fused(heatmaps, boxes, masks, **options).stats()
     out = _ratio(st[:, COL["sum_in"]], st[:, COL["sum"]])
     return _nan_where(out, st[:, COL["count"]] == 0)
 
@@ -130,8 +165,7 @@ def attribution_localisation(heatmaps: torch.Tensor, boxes: Optional[Boxes] = No
     map gives 0.0 (epsilon). Quantus' ``weighted=True`` is not reproduced (it depends on the
     batch size). Returns (N,) float64.
     """
-    h, m, _ = _prepare_fused(heatmaps, boxes, masks, sign=sign, **options)
-    st = _stats(h, m)
+    st = _prepare_fused(heatmaps, boxes, masks, sign=sign, **options).stats()
     out = st[:, COL["sum_in"]] / (st[:, COL["sum"]] + eps)
     return _nan_where(out, (st[:, COL["count"]] == 0) | (out > 1))
 
@@ -150,7 +184,7 @@ def top_k_intersection(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
     if not 1 <= k <= p:
         raise InputError(f"k must be in [1, {p}] (number of pixels), got {k}")
     hits = topk_hits(h, m, [k])[:, 0].to(torch.float64).cpu()
-    count = m.sum(1).to(torch.float64).cpu()
+    count = mask_counts(m).to(torch.float64).cpu()
     out = hits / k
     if concept_influence:
         out = out * p / count
@@ -166,7 +200,7 @@ def relevance_rank_accuracy(heatmaps: torch.Tensor, boxes: Optional[Boxes] = Non
     float64; NaN for an empty annotation.
     """
     h, m, _ = prepare(heatmaps, boxes, masks, **options)
-    k = m.sum(1)
+    k = mask_counts(m)
     hits = topk_hits_per_row(h, m, k).to(torch.float64).cpu()
     kf = k.to(torch.float64).cpu()
     return _nan_where(hits / kf.clamp(min=1), kf == 0)

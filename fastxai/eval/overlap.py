@@ -22,13 +22,13 @@ import torch
 from fastxai.eval.boxes import Boxes
 from fastxai.eval.errors import InputError
 from fastxai.eval.inputs import prepare
-from fastxai.ops.eval_topk_hits import topk_hits
+from fastxai.ops.eval_topk_hits import mask_counts, topk_hits
 from fastxai.eval.state import MeanMetric
 
 
 def _score(pred: torch.Tensor, m: torch.Tensor, measure: str, true_pos_only: bool) -> torch.Tensor:
-    inter = (pred & m).sum(1).to(torch.float64)
-    sp, sm = pred.sum(1).to(torch.float64), m.sum(1).to(torch.float64)
+    inter = mask_counts(pred & m).to(torch.float64)  # byte counts (torch's bool sum is ~20x slower)
+    sp, sm = mask_counts(pred).to(torch.float64), mask_counts(m).to(torch.float64)
     return _score_counts(inter, sp, sm, measure, true_pos_only)
 
 
@@ -82,7 +82,7 @@ def overlap_at_top_k(
             raise InputError(f"percents must be in [0, 100], got {q}")
     ks = [math.ceil(q / 100 * p - 1e-9) for q in percents]
     hits = topk_hits(h, m, ks).to(torch.float64).cpu()
-    sm = m.sum(1).to(torch.float64).cpu()
+    sm = mask_counts(m).to(torch.float64).cpu()
     cols = [_score_counts(hits[:, j], torch.full_like(sm, float(k)), sm, measure, true_pos_only)
             for j, k in enumerate(ks)]
     return torch.stack(cols, 1) if cols else torch.empty(h.shape[0], 0, dtype=torch.float64)

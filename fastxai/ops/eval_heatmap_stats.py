@@ -30,9 +30,27 @@ STATS = ("max", "argmax", "hit", "sum", "sum_pos", "sum_in", "pos_in", "count", 
 COL = {name: i for i, name in enumerate(STATS)}
 
 
-def reference_heatmap_stats(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Plain-torch reference. h: (N, P) float, m: (N, P) bool -> (N, 9) float64."""
+SIGNS = {"signed": 0, "abs": 1, "positive": 2}
+
+
+def _apply_sign(h: torch.Tensor, sign: str) -> torch.Tensor:
+    if sign not in SIGNS:
+        raise ValueError(f"sign must be signed|abs|positive, got {sign!r}")
+    if sign == "abs":
+        return h.abs()
+    if sign == "positive":
+        return h.clamp(min=0)
+    return h
+
+
+def reference_heatmap_stats(h: torch.Tensor, m: torch.Tensor, sign: str = "signed") -> torch.Tensor:
+    """Plain-torch reference. h: (N, P) float, m: (N, P) bool -> (N, 9) float64.
+
+    ``sign`` (signed | abs | positive) is applied to h first; the non-finite count is of the raw h.
+    """
     n, p = h.shape
+    raw = h
+    h = _apply_sign(h, sign)
     out = torch.zeros(n, len(STATS), dtype=torch.float64, device=h.device)
     if p == 0 or n == 0:
         return out
@@ -51,33 +69,93 @@ def reference_heatmap_stats(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     out[:, 5] = (hd * m).sum(1)
     out[:, 6] = (pos * m).sum(1)
     out[:, 7] = m.sum(1).to(torch.float64)
-    out[:, 8] = (~torch.isfinite(h)).sum(1).to(torch.float64)
+    out[:, 8] = (~torch.isfinite(raw)).sum(1).to(torch.float64)
     return out
 
 
-def heatmap_stats(h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Fused per-map statistics (see module docstring).
+def _as_uint8(m: torch.Tensor) -> torch.Tensor:
+    """Mask bytes without a copy when possible (a contiguous bool tensor is viewed as uint8)."""
+    if m.dtype == torch.bool and m.is_contiguous():
+        return m.view(torch.uint8)
+    return m.to(torch.uint8).contiguous()
+
+
+def heatmap_stats(h: torch.Tensor, m: torch.Tensor, sign: str = "signed", simd: bool = True) -> torch.Tensor:
+    """Fused per-map statistics (see module docstring) of ``sign(h)``.
 
     Args:
         h: (N, P) float32/float64 heat maps (flattened spatial dims).
         m: (N, P) bool masks.
+        sign: ``signed`` | ``abs`` | ``positive``, applied inside the pass (no transformed copy).
+        simd: allow the AVX-512 float32 row path of the C++ kernel (False: portable loop; for tests).
     Returns:
         (N, 9) float64, columns ``STATS``.
     """
     if h.dim() != 2 or m.shape != h.shape:
         raise ValueError(f"h and m must both be (N, P); got {tuple(h.shape)} and {tuple(m.shape)}")
+    _apply_sign(h[:0], sign)  # validates the name
     use_cpp = h.dtype in (torch.float32, torch.float64)
     backend = backends.select("eval_heatmap_stats", h.device, has_cpp=use_cpp, has_triton=use_cpp)
     if backend == "torch" or h.numel() == 0:
-        return reference_heatmap_stats(h, m)
+        return reference_heatmap_stats(h, m, sign)
     hc = h.contiguous()
-    mc = m.to(torch.uint8).contiguous()
+    mc = _as_uint8(m)
     if backend == "triton":
         from fastxai.kernels.eval_heatmap_stats import heatmap_stats_triton
 
-        return heatmap_stats_triton(hc, mc)
+        out = heatmap_stats_triton(_apply_sign(hc, sign), mc)
+        if sign != "signed":
+            out[:, 8] = (~torch.isfinite(hc)).sum(1).to(out.dtype)
+        return out
     n, p = hc.shape
     out = torch.empty(n, len(STATS), dtype=torch.float64)
     fn = _ext.cpp().eval_heatmap_stats_f32 if hc.dtype == torch.float32 else _ext.cpp().eval_heatmap_stats_f64
-    fn(hc.data_ptr(), mc.data_ptr(), out.data_ptr(), n, p)
+    fn(hc.data_ptr(), mc.data_ptr(), out.data_ptr(), n, p, SIGNS[sign], bool(simd))
+    return out
+
+
+def ranges_to_mask(ranges: torch.Tensor, spatial) -> torch.Tensor:
+    """(N, B, 6) int64 half-open pixel ranges [z0, z1, y0, y1, x0, x1] -> (N, P) bool union mask."""
+    d, hh, w = (1, *spatial) if len(spatial) == 2 else tuple(spatial)
+    n = ranges.shape[0]
+    iz, iy, ix = torch.arange(d), torch.arange(hh), torch.arange(w)
+    r = ranges[..., None]
+    inz = (iz >= r[:, :, 0]) & (iz < r[:, :, 1])  # (N, B, D)
+    iny = (iy >= r[:, :, 2]) & (iy < r[:, :, 3])
+    inx = (ix >= r[:, :, 4]) & (ix < r[:, :, 5])
+    m = (inz[:, :, :, None, None] & iny[:, :, None, :, None] & inx[:, :, None, None, :]).any(1)
+    return m.reshape(n, d * hh * w)
+
+
+def reference_heatmap_stats_boxes(h: torch.Tensor, ranges: torch.Tensor, spatial, sign: str = "signed") -> torch.Tensor:
+    """Plain-torch reference: rasterise the ranges, then ``reference_heatmap_stats``."""
+    return reference_heatmap_stats(h, ranges_to_mask(ranges, spatial).to(h.device), sign)
+
+
+def heatmap_stats_boxes(h: torch.Tensor, ranges: torch.Tensor, spatial, sign: str = "signed",
+                        simd: bool = True) -> torch.Tensor:
+    """``heatmap_stats`` with box annotations as pixel ranges, without an (N, P) mask.
+
+    Args:
+        h: (N, P) float heat maps, P = prod(spatial).
+        ranges: (N, B, 6) int64 clipped half-open ranges [z0, z1, y0, y1, x0, x1] (2D: z = [0, 1)),
+            from ``fastxai.eval.boxes.box_ranges``.
+        spatial: (H, W) or (D, H, W).
+    Returns:
+        (N, 9) float64, columns ``STATS``.
+    """
+    _apply_sign(h[:0], sign)
+    d, hh, w = (1, *spatial) if len(spatial) == 2 else tuple(spatial)
+    if h.dim() != 2 or h.shape[1] != d * hh * w or ranges.shape[:1] != h.shape[:1]:
+        raise ValueError(f"h must be (N, {d * hh * w}) and ranges (N, B, 6); got {tuple(h.shape)}, {tuple(ranges.shape)}")
+    use_cpp = h.dtype in (torch.float32, torch.float64)
+    backend = backends.select("eval_heatmap_stats", h.device, has_cpp=use_cpp, has_triton=False)
+    if backend != "cpp" or h.numel() == 0:
+        return reference_heatmap_stats_boxes(h, ranges.cpu(), spatial, sign)
+    hc = h.contiguous()
+    rc = ranges.to(torch.int64).contiguous()
+    out = torch.empty(h.shape[0], len(STATS), dtype=torch.float64)
+    c = _ext.cpp()
+    fn = c.eval_heatmap_stats_boxes_f32 if hc.dtype == torch.float32 else c.eval_heatmap_stats_boxes_f64
+    fn(hc.data_ptr(), rc.data_ptr(), out.data_ptr(), h.shape[0], rc.shape[1], d, hh, w, SIGNS[sign], bool(simd))
     return out

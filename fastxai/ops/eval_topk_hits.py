@@ -1,8 +1,10 @@
 """Mask pixels among the k highest pixels of each heat map, for several k, by selection.
 
 Tie rule (every backend): values > the k-th largest, then values equal to it in increasing
-flat index (as a stable descending sort). C++/OpenMP (``csrc/eval_topk_hits.cpp``: one
-``nth_element`` per k and row) on CPU; torch reference (``kthvalue`` + cumulative tie count).
+flat index (as a stable descending sort). C++/OpenMP (``csrc/eval_topk_hits.cpp``: per k and
+row, a strided sample gives a threshold, one pass keeps the candidates above it, ``nth_element``
+selects among them — the whole row when too few pass) on CPU; torch reference (``kthvalue`` +
+cumulative tie count).
 """
 from __future__ import annotations
 
@@ -44,9 +46,33 @@ def reference_topk_hits_per_row(h: torch.Tensor, m: torch.Tensor, k: torch.Tenso
     return hits.gather(1, k.clamp(0, p).to(torch.int64)[:, None])[:, 0]
 
 
+def reference_mask_counts(m: torch.Tensor) -> torch.Tensor:
+    """Plain-torch reference: mask pixels per row. m (N, P) bool -> (N,) int64."""
+    return m.sum(1).to(torch.int64)
+
+
+def mask_counts(m: torch.Tensor) -> torch.Tensor:
+    """Mask pixels per row, (N, P) bool -> (N,) int64 (C++: one byte-count pass, no bool->int copy)."""
+    if m.dim() != 2:
+        raise ValueError(f"m must be (N, P); got {tuple(m.shape)}")
+    use = backends.select("eval_topk_hits", m.device, has_cpp=True, has_triton=False) == "cpp"
+    if not use or m.numel() == 0:
+        return reference_mask_counts(m)
+    mc = _as_uint8(m)
+    out = torch.empty(m.shape[0], dtype=torch.int64)
+    _ext.cpp().eval_mask_counts(mc.data_ptr(), out.data_ptr(), m.shape[0], m.shape[1])
+    return out
+
+
+def _as_uint8(m: torch.Tensor) -> torch.Tensor:
+    if m.dtype == torch.bool and m.is_contiguous():
+        return m.view(torch.uint8)
+    return m.to(torch.uint8).contiguous()
+
+
 def _cpp(h: torch.Tensor, m: torch.Tensor, kt: torch.Tensor, t: int, stride: int) -> torch.Tensor:
     hc = h.contiguous()
-    mc = m.to(torch.uint8).contiguous()
+    mc = _as_uint8(m)
     out = torch.empty(h.shape[0], t, dtype=torch.int64)
     c = _ext.cpp()
     fn = c.eval_topk_hits_f32 if hc.dtype == torch.float32 else c.eval_topk_hits_f64

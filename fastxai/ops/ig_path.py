@@ -29,11 +29,13 @@ def reference_ig_interpolate(x: Tensor, b: Tensor, alphas: Tensor) -> Tensor:
     return out.reshape((-1,) + tuple(x.shape[1:]))
 
 
-def reference_ig_weighted_sum(grads: Tensor, weights: Tensor, n: int) -> Tensor:
-    """Plain torch: grads (S*N, ...) step-major, weights (S,) -> (N, ...) = sum_s w_s g_s."""
-    s = weights.numel()
-    w = weights.to(dtype=grads.dtype, device=grads.device).reshape((s,) + (1,) * grads.dim())
-    return (grads.reshape((s, n) + tuple(grads.shape[1:])) * w).sum(0)
+def reference_ig_weighted_sum(grads: Tensor, weights: Tensor, n: int, acc: Tensor) -> Tensor:
+    """Plain torch: grads (S*N, ...) step-major, weights (S,), acc (N, ...) float64, updated in
+    place one step at a time in step order: acc = acc + w_s * g_s (float64). Returns acc."""
+    w = weights.to(dtype=torch.float64).tolist()
+    for s, ws in enumerate(w):
+        acc.copy_(acc + ws * grads[s * n : (s + 1) * n].to(torch.float64))
+    return acc
 
 
 def _backend(op: str, t: Tensor) -> str:
@@ -76,21 +78,24 @@ def ig_interpolate(x: Tensor, b: Tensor, alphas: Sequence[float] | Tensor) -> Te
 def ig_weighted_sum(
     grads: Tensor, weights: Sequence[float] | Tensor, n: int, acc: Optional[Tensor] = None
 ) -> Tensor:
-    """Accumulate ``acc += sum_s w_s * grads[s]``.
+    """Accumulate the weighted step gradients into a float64 accumulator, step by step in
+    step order (acc = acc + w_s * g_s), so the result does not depend on how the S steps
+    were split into chunks.
 
     Args:
-        grads: (S*N, ...) step-major gradients.
+        grads: (S*N, ...) step-major gradients (float32 or float64).
         weights: (S,) step weights.
         n: N, rows per step.
-        acc: (N, ...) accumulator (created as zeros when None); returned.
+        acc: (N, ...) float64 accumulator (created as zeros when None); updated and returned.
     """
     w = torch.as_tensor(weights, dtype=torch.float64)
     if acc is None:
-        acc = torch.zeros((n,) + tuple(grads.shape[1:]), dtype=grads.dtype, device=grads.device)
+        acc = torch.zeros((n,) + tuple(grads.shape[1:]), dtype=torch.float64, device=grads.device)
+    if acc.dtype != torch.float64:
+        raise ValueError(f"ig_weighted_sum: acc must be float64, got {acc.dtype}")
     backend = _backend("ig_weighted_sum", grads)
-    if backend == "torch" or grads.numel() == 0 or acc.dtype != grads.dtype:
-        acc += reference_ig_weighted_sum(grads, w, n).to(acc.dtype)
-        return acc
+    if backend == "torch" or grads.numel() == 0:
+        return reference_ig_weighted_sum(grads, w, n, acc)
     g = grads.detach().contiguous()
     if not acc.is_contiguous():
         raise ValueError("ig_weighted_sum: acc must be contiguous")
@@ -104,5 +109,5 @@ def ig_weighted_sum(
     else:
         from fastxai.kernels.ig_path import ig_weighted_sum_launch
 
-        ig_weighted_sum_launch(g, w.to(device=g.device, dtype=g.dtype), acc)
+        ig_weighted_sum_launch(g, w.to(device=g.device), acc)
     return acc

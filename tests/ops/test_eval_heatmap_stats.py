@@ -142,3 +142,236 @@ def test_heatmap_auroc_parity_and_sklearn(n, p) -> None:
     for i in range(n):
         if 0 < int(m[i].sum()) < p:
             assert float(got[i]) == pytest.approx(roc_auc_score(m[i].numpy(), h[i].numpy()), abs=1e-12)
+
+
+@pytest.mark.parametrize("sign", ["signed", "abs", "positive"])
+@pytest.mark.parametrize("simd", [True, False])
+@pytest.mark.parametrize("n,p", [(3, 63), (4, 64 * 16 + 5), (2, 224 * 224)])
+def test_sign_fused_and_simd_paths_match_reference(sign, simd, n, p) -> None:
+    """The AVX-512 row path (when the CPU has it), the portable loop and the fused sign rule."""
+    g = torch.Generator().manual_seed(p + n)
+    h = torch.randint(-4, 5, (n, p), generator=g).float() * 0.5  # ties, negatives: sums exact
+    h[0, -1] = 9.0  # the maximum in the tail / last group
+    if n > 2:
+        h[2, 5] = -20.0  # |h| maximum from a negative value
+    m = torch.rand(n, p, generator=g) > 0.7
+    with use_backend("cpp"):
+        got = heatmap_stats(h, m, sign, simd=simd)
+    torch.testing.assert_close(got, reference_heatmap_stats(h, m, sign), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("simd", [True, False])
+@pytest.mark.parametrize("sign", ["signed", "positive"])
+def test_nonfinite_count_is_of_raw_values(simd, sign) -> None:
+    h = torch.randn(3, 3000)
+    h[1, 2999] = float("-inf")  # hidden by the positive part, still counted
+    h[2, 17] = float("nan")
+    h[2, 1024] = float("inf")
+    m = torch.rand(3, 3000) > 0.5
+    with use_backend("cpp"):
+        got = heatmap_stats(h, m, sign, simd=simd)
+    assert got[:, 8].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_random_float_sums_within_bound_on_simd_path() -> None:
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(4, 224 * 224 + 17, generator=g) * 1e2
+    m = torch.rand(4, 224 * 224 + 17, generator=g) > 0.9
+    with use_backend("cpp"):
+        got = heatmap_stats(h, m, "abs")
+    ref = reference_heatmap_stats(h, m, "abs")
+    bound = 1e-6 * h.abs().sum(1, dtype=torch.float64)[:, None]
+    assert bool(((got - ref).abs() <= bound).all())
+    assert torch.equal(got[:, [0, 1, 2, 7, 8]], ref[:, [0, 1, 2, 7, 8]])
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "unsampled_peaks", "constant"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_topk_hits_sample_filter_path_and_fallback(case, dtype) -> None:
+    """Rows long enough for the sample + filter selection (P > 4096, k < P/4), incl. rows built so
+    that the strided sample misses the top values (the kernel must fall back to the full row)."""
+    from fastxai.ops.eval_topk_hits import reference_topk_hits, reference_topk_hits_per_row, topk_hits, topk_hits_per_row
+
+    n, p = 3, 224 * 224
+    g = torch.Generator().manual_seed(5)
+    if case == "random":
+        h = torch.randn(n, p, generator=g)
+    elif case == "ties":
+        h = torch.randint(0, 6, (n, p), generator=g).float()
+    elif case == "unsampled_peaks":
+        h = torch.zeros(n, p)
+        h[:, 1::2] = torch.rand(n, p // 2, generator=g) + 1.0  # sample positions (multiples of 98) stay 0
+    else:
+        h = torch.ones(n, p)
+    h = h.to(dtype)
+    m = torch.rand(n, p, generator=g) > 0.6
+    ks = [1, 100, 1000, 5000, p // 3]
+    with use_backend("cpp"):
+        got = topk_hits(h, m, ks)
+        kr = m.sum(1) // 8
+        got_row = topk_hits_per_row(h, m, kr)
+    assert torch.equal(got, reference_topk_hits(h, m, ks))
+    assert torch.equal(got_row, reference_topk_hits_per_row(h, m, kr))
+
+
+def test_mask_counts_matches_reference() -> None:
+    from fastxai.ops.eval_topk_hits import mask_counts, reference_mask_counts
+
+    m = torch.rand(5, 1001) > 0.3
+    with use_backend("cpp"):
+        assert torch.equal(mask_counts(m), reference_mask_counts(m))
+        assert torch.equal(mask_counts(m[:, ::2]), reference_mask_counts(m[:, ::2]))  # non-contiguous
+        assert torch.equal(mask_counts(m[:0]), reference_mask_counts(m[:0]))
+
+
+@pytest.mark.parametrize("auroc", [True, False])
+def test_boot_walk_matches_torch_reference(auroc) -> None:
+    """One C++ walk (groups + overall codes, sort once) == group_sums / confusion / auroc in torch."""
+    from fastxai.eval import group_stats as S
+    from fastxai.ops.eval_boot_walk import boot_walk, reference_boot_walk, walk_rows
+
+    g = torch.Generator().manual_seed(2)
+    n, G = 3000, 6
+    y = torch.rand(n, generator=g) < 0.3
+    score = torch.round(torch.rand(n, generator=g) * 50) / 50  # many ties
+    yhat = score >= 0.5
+    codes = torch.randint(0, G, (n,), generator=g)
+    codes[codes == 5] = 4  # an empty group
+    y[codes == 3] = False  # a one-class group
+    codes_o = codes // 3  # two "control" levels
+    sw = torch.rand(n, generator=g, dtype=torch.float64) + 0.5
+    counts = torch.randint(0, 3, (5, n), generator=g)
+    plan_o = S.auroc_plan(codes_o, 2, score.double(), torch.sort(score.double(), stable=True).indices) if auroc else None
+    rows = walk_rows(y, yhat, sw, score.double(), codes, G, codes_o, 2, plan_o)
+    with use_backend("cpp"):
+        got_g, got_o = boot_walk(rows, counts)
+    ref_g, ref_o = reference_boot_walk(y, yhat, sw, score.double(), codes, G, codes_o, 2, counts, auroc)
+    for got, ref in ((got_g, ref_g), (got_o, ref_o)):
+        assert set(got) == set(ref)
+        for k in ref:
+            torch.testing.assert_close(got[k], ref[k], rtol=1e-12, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("unit", [True, False])
+def test_boot_walk_no_tie_path_matches_reference(unit) -> None:
+    """Distinct scores take the lighter no-tie walk; unit weights skip the multiply."""
+    from fastxai.eval import group_stats as S
+    from fastxai.ops.eval_boot_walk import boot_walk, reference_boot_walk, walk_rows
+
+    g = torch.Generator().manual_seed(4)
+    n, G = 2000, 4
+    y = torch.rand(n, generator=g) < 0.4
+    score = torch.randperm(n, generator=g).double() / n  # no ties
+    yhat = score >= 0.5
+    codes = torch.randint(0, G, (n,), generator=g)
+    codes_o = torch.zeros(n, dtype=torch.int64)
+    sw = torch.ones(n, dtype=torch.float64) if unit else torch.rand(n, generator=g, dtype=torch.float64) + 0.5
+    counts = torch.randint(0, 4, (3, n), generator=g)
+    plan_o = S.auroc_plan(codes_o, 1, score)
+    rows = walk_rows(y, yhat, sw, score, codes, G, codes_o, 1, plan_o)
+    assert not rows.ties and rows.unit_weights == unit
+    with use_backend("cpp"):
+        got_g, got_o = boot_walk(rows, counts)
+    ref_g, ref_o = reference_boot_walk(y, yhat, sw, score, codes, G, codes_o, 1, counts, True)
+    for got, ref in ((got_g, ref_g), (got_o, ref_o)):
+        for k in ref:
+            torch.testing.assert_close(got[k], ref[k], rtol=1e-12, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("spatial", [(37, 53), (224, 224), (5, 9, 11)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("simd", [True, False])
+def test_heatmap_stats_boxes_equals_rasterised_mask(spatial, dtype, simd) -> None:
+    """Boxes tested by coordinates in the kernel == the kernel on boxes_to_mask (several, clipped,
+    zero-area and border boxes), and the torch reference of the ranges."""
+    from fastxai.eval.boxes import box_ranges, boxes_to_mask
+    from fastxai.ops.eval_heatmap_stats import heatmap_stats_boxes, reference_heatmap_stats_boxes
+
+    g = torch.Generator().manual_seed(sum(spatial))
+    n = 6
+    nd = len(spatial)
+    ext = torch.tensor(list(reversed(spatial)), dtype=torch.float64)
+    lo = torch.rand(n, 3, nd, generator=g, dtype=torch.float64) * ext
+    hi = lo + torch.rand(n, 3, nd, generator=g, dtype=torch.float64) * ext * 0.7  # may cross the border
+    boxes = torch.cat([lo, hi], -1)
+    boxes[0, 1] = 0.0  # zero-area padding row
+    boxes[1, 0, :nd] = 0.0
+    boxes[1, 0, nd:] = ext  # full image
+    p = 1
+    for s_ in spatial:
+        p *= s_
+    h = (torch.randint(-3, 4, (n, p), generator=g).to(dtype) * 0.5)
+    mask = boxes_to_mask(boxes, spatial).reshape(n, p)
+    ranges = box_ranges(boxes, spatial)
+    for sign in ("signed", "abs"):
+        with use_backend("cpp"):
+            got = heatmap_stats_boxes(h, ranges, spatial, sign, simd=simd)
+            want = heatmap_stats(h, mask, sign, simd=simd)
+        assert torch.equal(got, want)
+        torch.testing.assert_close(got, reference_heatmap_stats_boxes(h, ranges, spatial, sign), rtol=0, atol=0)
+
+
+def test_localisation_boxes_path_equals_masks_path() -> None:
+    import warnings
+
+    import fastxai.eval as fe
+
+    g = torch.Generator().manual_seed(9)
+    a = torch.randn(8, 3, 40, 48, generator=g)
+    boxes = [torch.tensor([[2.3, 4.0, 20.7, 30.2]]), torch.tensor([[0.0, 0.0, 48.0, 40.0], [5, 5, 9, 9]]),
+             torch.zeros(0, 4), torch.tensor([[47.2, 39.1, 60.0, 50.0]])] * 2
+    mask = fe.boxes_to_mask(boxes, (40, 48))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fn, kw in [(fe.pointing_game, {}), (fe.pointing_game, {"variant": "saporta"}),
+                       (fe.pointing_game, {"variant": "torchray"}), (fe.relevance_mass_accuracy, {}),
+                       (fe.energy_pointing_game, {}), (fe.attribution_localisation, {})]:
+            torch.testing.assert_close(fn(a, boxes, **kw), fn(a, masks=mask, **kw), equal_nan=True, rtol=0, atol=0)
+
+
+def test_boot_walk_from_indices_equals_counts() -> None:
+    """Drawn row indices counted in the kernel == their bincount passed as multiplicities."""
+    from fastxai.eval import group_stats as S
+    from fastxai.ops.eval_boot_walk import boot_walk, walk_rows
+
+    g = torch.Generator().manual_seed(8)
+    n, G = 1500, 3
+    y = torch.rand(n, generator=g) < 0.5
+    score = torch.round(torch.rand(n, generator=g, dtype=torch.float64) * 30) / 30
+    codes = torch.randint(0, G, (n,), generator=g)
+    codes_o = torch.zeros(n, dtype=torch.int64)
+    idx = torch.randint(0, n, (4, n), generator=g)
+    counts = torch.stack([torch.bincount(r, minlength=n) for r in idx])
+    for sc in (score, torch.randperm(n, generator=g).double()):  # ties path and no-tie path
+        rows = walk_rows(y, sc >= 0.5, torch.ones(n, dtype=torch.float64), sc, codes, G, codes_o, 1,
+                         S.auroc_plan(codes_o, 1, sc))
+        with use_backend("cpp"):
+            a_g, a_o = boot_walk(rows, idx, indices=True)
+            b_g, b_o = boot_walk(rows, counts)
+        for a, b in ((a_g, b_g), (a_o, b_o)):
+            for k in b:
+                assert torch.equal(a[k].nan_to_num(-1), b[k].nan_to_num(-1))
+
+
+def test_triton_interpreter_sign_rule_matches_reference() -> None:
+    from tests.triton_interp import run_interpreted
+
+    out = run_interpreted(
+        """
+        import torch
+        from fastxai import use_backend
+        from fastxai.ops.eval_heatmap_stats import heatmap_stats, reference_heatmap_stats
+        g = torch.Generator().manual_seed(1)
+        h = torch.randint(-3, 4, (3, 300), generator=g).float() * 0.5
+        h[1, 7] = float("-inf")
+        m = torch.rand(3, 300, generator=g) > 0.5
+        for sign in ("abs", "positive"):
+            with use_backend("triton"):
+                got = heatmap_stats(h, m, sign)
+            ref = reference_heatmap_stats(h, m, sign)
+            assert got[:, 8].tolist() == [0.0, 1.0, 0.0]
+            torch.testing.assert_close(got[[0, 2]], ref[[0, 2]], rtol=1e-12, atol=1e-9)
+        print("OK")
+        """
+    )
+    assert "OK" in out

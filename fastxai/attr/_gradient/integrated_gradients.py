@@ -7,7 +7,7 @@ never exist at once.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -39,14 +39,16 @@ def integrate_path(
     internal_batch_size: Optional[int] = None,
     max_batch: Optional[int] = None,
     max_memory: Optional[int] = None,
-    layer: Optional[nn.Module] = None,
+    layer: Optional[Union[nn.Module, List[nn.Module]]] = None,
     layer_input: bool = False,
     model_inputs: Optional[Tuple[Tensor, ...]] = None,
+    layer_counts: Optional[List[int]] = None,
 ) -> Tuple[Tensor, ...]:
     """sum_s w_s * grad at b + alpha_s (x - b), per tensor of ``xs`` ((N, ...) each).
 
     With ``layer`` the interpolated tensors replace that layer's output (input) and
-    ``forward_func`` is called with ``model_inputs`` repeated per step (LayerIntegratedGradients).
+    ``forward_func`` is called with ``model_inputs`` repeated per step (LayerIntegratedGradients);
+    a list of layers takes ``layer_counts[i]`` consecutive tensors of ``xs`` each.
     """
     weights, alphas = step_sizes_and_alphas(method, n_steps)
     w = float32_weights(weights)
@@ -61,15 +63,21 @@ def integrate_path(
                 fwd = tuple(torch.cat([m] * (s1 - s0), dim=0) for m in model_inputs)
         return leaves, fwd
 
-    accs = [torch.zeros_like(x, memory_format=torch.contiguous_format) for x in xs]
+    # float64 accumulators, one step at a time in step order: the sum then does not depend on
+    # where the (calibrated, call-dependent) chunk boundaries fall, so repeating a call gives
+    # bit-identical attributions as in Captum, and float32 models lose no precision over S steps
+    accs = [torch.zeros_like(x, dtype=torch.float64, memory_format=torch.contiguous_format)
+            for x in xs]
+    w64 = torch.as_tensor(w, dtype=torch.float64)
     for chunk in iterate_gradients(
         forward_func, build, n_steps, n, target, args, model_inputs or xs,
         internal_batch_size=internal_batch_size, max_batch=max_batch, max_memory=max_memory,
-        layer=layer, layer_input=layer_input, inject=layer is not None, mode_tag="ig",
+        layer=layer, layer_input=layer_input, inject=layer is not None, layer_counts=layer_counts,
+        mode_tag="ig",
     ):
         for acc, g in zip(accs, chunk.grads):
-            ig_weighted_sum(g, w[chunk.s0:chunk.s1], n, acc)
-    return tuple(accs)
+            ig_weighted_sum(g, w64[chunk.s0 : chunk.s1], n, acc)  # fused, in step order
+    return tuple(acc.to(x.dtype) for acc, x in zip(accs, xs))
 
 
 class IntegratedGradients(GradientAttribution):

@@ -75,11 +75,12 @@ class LayerActivation(LayerAttribution):
 
 
 class LayerGradientXActivation(_LayerGradient):
-    """layer activation * d output / d activation (gradient only if not multiply_by_inputs)."""
+    """layer activation * d output / d activation (gradient only if not multiply_by_inputs).
+    A list of layers gives a list of results, one per layer, as in Captum."""
 
-    def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
+    def __init__(self, forward_func: Callable[..., Any], layer: Union[nn.Module, List[nn.Module]],
                  device_ids: Optional[list] = None, multiply_by_inputs: bool = True) -> None:
-        super().__init__(forward_func, layer, device_ids)
+        super().__init__(forward_func, layer, device_ids)  # type: ignore[arg-type]
         self._multiply_by_inputs = multiply_by_inputs
 
     @property
@@ -95,14 +96,20 @@ class LayerGradientXActivation(_LayerGradient):
         attribute_to_layer_input: bool = False,
         grad_kwargs: Optional[Dict[str, Any]] = None,
     ) -> TensorOrTuple:
-        """inputs (N, ...) -> (N, ...layer dims), a tuple for multi-tensor layers."""
+        """inputs (N, ...) -> (N, ...layer dims), a tuple for multi-tensor layers (a list of
+        those for a list of layers)."""
         tup, _ = format_inputs(inputs)
-        grads, evals, _ = layer_gradients_and_evals(
-            self.forward_func, self.layer, tup, target, format_additional_args(additional_forward_args),
-            attribute_to_layer_input,
-        )
-        out = tuple(g * e for g, e in zip(grads, evals)) if self._multiply_by_inputs else grads
-        return format_output(len(out) > 1, out)
+        args = format_additional_args(additional_forward_args)
+        layers = self.layer if isinstance(self.layer, list) else [self.layer]
+        res = []
+        for layer in layers:
+            # the gradient w.r.t. one layer does not depend on the others being captured
+            grads, evals, _ = layer_gradients_and_evals(
+                self.forward_func, layer, tup, target, args, attribute_to_layer_input,
+            )
+            out = tuple(g * e for g, e in zip(grads, evals)) if self._multiply_by_inputs else grads
+            res.append(format_output(len(out) > 1, out))
+        return res if isinstance(self.layer, list) else res[0]
 
 
 class LayerGradCam(_LayerGradient):
@@ -188,15 +195,23 @@ def _tensorize(bl: Tuple[Any, ...], xs: Tuple[Tensor, ...]) -> Tuple[Tensor, ...
 
 class LayerIntegratedGradients(_LayerGradient):
     """Integrated gradients of the layer's output (input) between its values at the baselines
-    and at the inputs; the interpolated layer tensors replace the layer's on each step."""
+    and at the inputs; the interpolated layer tensors replace the layer's on each step.
 
-    def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
+    With a list of layers (as in Captum) all of them are interpolated and replaced in the same
+    forward, and the result is a list with one entry per layer."""
+
+    def __init__(self, forward_func: Callable[..., Any], layer: Union[nn.Module, List[nn.Module]],
                  device_ids: Optional[list] = None, multiply_by_inputs: bool = True) -> None:
         if isinstance(layer, list):
-            if len(layer) != 1:
-                raise InputError("fastxai's LayerIntegratedGradients takes one layer; pass a module")
-            layer = layer[0]
-        super().__init__(forward_func, layer, device_ids)
+            if not layer:
+                raise InputError("layer: an empty list of layers was given")
+            if len(layer) > 1:
+                warnings.warn(
+                    "Multiple layers provided. Please ensure that each layer is **not** solely "
+                    "dependent on the outputs of another layer.",
+                    stacklevel=2,
+                )
+        super().__init__(forward_func, layer, device_ids)  # type: ignore[arg-type]
         self._multiply_by_inputs = multiply_by_inputs
 
     def has_convergence_delta(self) -> bool:
@@ -223,23 +238,34 @@ class LayerIntegratedGradients(_LayerGradient):
         max_batch: Optional[int] = None,
         max_memory: Optional[int] = None,
     ) -> Any:
-        """inputs (N, ...) -> (N, ...layer dims) (a tuple for multi-tensor layers); delta (N,)."""
+        """inputs (N, ...) -> (N, ...layer dims) (a tuple for multi-tensor layers, a list of
+        those for a list of layers); delta (N,)."""
         tup, _ = format_inputs(inputs)
         bl = _tensorize(format_baselines(baselines, tup), tup)
         check_steps(n_steps, method)
         args = format_additional_args(additional_forward_args)
-        x_layer, is_tuple = layer_eval(self.forward_func, self.layer, tup, args, attribute_to_layer_input)
-        b_layer, _ = layer_eval(self.forward_func, self.layer, bl, args, attribute_to_layer_input)
+        layers = self.layer if isinstance(self.layer, list) else [self.layer]
+        x_evals = [layer_eval(self.forward_func, l, tup, args, attribute_to_layer_input)[0] for l in layers]
+        b_evals = [layer_eval(self.forward_func, l, bl, args, attribute_to_layer_input)[0] for l in layers]
+        counts = [len(e) for e in x_evals]
+        x_layer = tuple(t for e in x_evals for t in e)
+        b_layer = tuple(t for e in b_evals for t in e)
         total = integrate_path(
             self.forward_func, x_layer, b_layer, target, args, n_steps, method,
-            internal_batch_size, max_batch, max_memory, layer=self.layer,
+            internal_batch_size, max_batch, max_memory,
+            layer=self.layer if isinstance(self.layer, list) else layers[0],
             layer_input=attribute_to_layer_input, model_inputs=tuple(t.detach() for t in tup),
+            layer_counts=counts,
         )
         if self._multiply_by_inputs:
             attrs = tuple(t * (x - b) for t, x, b in zip(total, x_layer, b_layer))
         else:
             attrs = total
-        out = format_output(len(attrs) > 1, attrs)
+        bounds = [sum(counts[:i]) for i in range(len(counts) + 1)]
+        per_layer = [
+            format_output(counts[i] > 1, attrs[bounds[i]:bounds[i + 1]]) for i in range(len(layers))
+        ]
+        out = per_layer if isinstance(self.layer, list) else per_layer[0]
         if return_convergence_delta:
             return out, self.compute_convergence_delta(attrs, bl, tup, target, additional_forward_args)
         return out
@@ -298,14 +324,17 @@ class LayerConductance(_LayerGradient):
             evals = tuple(e.reshape((k, n) + tuple(e.shape[1:])) for e in ch.layer)
             grads = tuple(g.reshape((k, n) + tuple(g.shape[1:])) for g in ch.grads)
             if acc is None:
-                acc = [torch.zeros_like(e[0]) for e in evals]
+                # float64, one step at a time in step order: the result does not depend on the
+                # chunk boundaries (bit-identical from call to call), as in integrate_path
+                acc = [torch.zeros_like(e[0], dtype=torch.promote_types(e.dtype, torch.float64))
+                       for e in evals]
             for i, (e, g) in enumerate(zip(evals, grads)):
-                if k > 1:
-                    acc[i] += ((e[1:] - e[:-1]) * g[:-1]).sum(0)
                 if prev is not None:
-                    acc[i] += (e[0] - prev[0][i]) * prev[1][i]
+                    acc[i].add_((e[0] - prev[0][i]) * prev[1][i])
+                for j in range(k - 1):
+                    acc[i].add_((e[j + 1] - e[j]) * g[j])
             prev = (tuple(e[-1] for e in evals), tuple(g[-1] for g in grads))
-        attrs = tuple(acc or [])
+        attrs = tuple(a.to(e.dtype) for a, e in zip(acc or [], prev[0] if prev else ()))
         out = format_output(len(attrs) > 1, attrs)
         if return_convergence_delta:
             return out, self.compute_convergence_delta(attrs, bs, tup, target, additional_forward_args)

@@ -165,3 +165,38 @@ def test_names_and_flags():
     assert not fa.Saliency(m).has_convergence_delta()
     assert fa.IntegratedGradients(m, multiply_by_inputs=False).multiplies_by_inputs is False
     assert hasattr(fa.IntegratedGradients.attribute, "__wrapped__")
+
+
+class _Elementwise(torch.nn.Module):
+    """Row gradients that do not depend on how many rows share a forward."""
+
+    def forward(self, x):
+        return torch.tanh(1.5 * x).sum(1)
+
+
+def test_ig_result_does_not_depend_on_chunking():
+    # the chunk size is calibrated per call; the attributions (and so the returned delta versus
+    # one recomputed from them) must still be bit-identical from call to call
+    torch.manual_seed(0)
+    x = torch.randn(3, 5)
+    ig = fa.IntegratedGradients(_Elementwise())
+    runs = [ig.attribute(x, method="riemann_trapezoid", n_steps=300, internal_batch_size=ibs)
+            for ibs in (3, 3 * 7, 3 * 300, None)]
+    for r in runs[1:]:
+        assert torch.equal(r, runs[0])
+    a, d = ig.attribute(x, n_steps=300, method="riemann_trapezoid", return_convergence_delta=True)
+    assert torch.equal(d, ig.compute_convergence_delta(runs[0], 0.0, x))
+
+
+def test_convergence_delta_default_start_point_and_row_check():
+    net = mlp(torch.float32)
+    x = torch.randn(4, 10)
+    a, d = fa.IntegratedGradients(net).attribute(x, target=1, n_steps=20, return_convergence_delta=True)
+    # start_point None means zeros, as in Captum
+    ours = fa.IntegratedGradients(net).compute_convergence_delta(a, None, x, target=1)
+    theirs = captum_attr.IntegratedGradients(net).compute_convergence_delta(a, None, x, target=1)
+    torch.testing.assert_close(ours, d, rtol=0, atol=0)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    # attributions and end_point with different numbers of rows: AssertionError naming them
+    with pytest.raises(AssertionError, match="end_point"):
+        fa.GradientShap(net).compute_convergence_delta(a, x, torch.cat([x, x]), target=1)

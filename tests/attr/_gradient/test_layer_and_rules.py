@@ -216,3 +216,111 @@ def test_inplace_relu_models():
     # still satisfies completeness on the layer
     a, d = fa.LayerIntegratedGradients(m, m.c2).attribute(x, target=1, n_steps=64, return_convergence_delta=True)
     assert a.shape == (2, 4, 2, 2) and float(d.abs().max()) < 1e-2
+
+
+class _TwoEmbeddings(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb1 = nn.Embedding(12, 5)
+        self.emb2 = nn.Embedding(12, 5)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, ids1, ids2):
+        return self.fc(torch.tanh(self.emb1(ids1) + self.emb2(ids2)).mean(1))
+
+
+def test_layer_gradient_x_activation_token_ids_frozen_model():
+    # integer inputs and parameters without grad, even called under no_grad: the layer tensors
+    # are made to require grad, as in Captum
+    torch.manual_seed(0)
+    m = _TwoEmbeddings().double()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    ids = (torch.randint(0, 12, (3, 4)), torch.randint(0, 12, (3, 4)))
+    with torch.no_grad():
+        ours = fa.LayerGradientXActivation(m, m.emb1).attribute(ids, target=2)
+    theirs = captum_attr.LayerGradientXActivation(m, m.emb1).attribute(ids, target=2)
+    assert_close(ours, theirs)
+
+
+def test_layer_methods_with_a_list_of_layers():
+    torch.manual_seed(1)
+    m = _TwoEmbeddings().double()
+    ids = (torch.randint(1, 12, (3, 4)), torch.randint(1, 12, (3, 4)))
+    base = tuple(torch.zeros_like(i) for i in ids)
+    layers = [m.emb1, m.emb2]
+    for mult in (True, False):
+        ours = fa.LayerGradientXActivation(m, layers, multiply_by_inputs=mult).attribute(ids, target=1)
+        theirs = captum_attr.LayerGradientXActivation(m, layers, multiply_by_inputs=mult).attribute(ids, target=1)
+        assert isinstance(ours, list) and len(ours) == 2
+        for a, b in zip(ours, theirs):
+            assert_close(a, b)
+    # all listed layers are interpolated in the same forward
+    ours, d = fa.LayerIntegratedGradients(m, layers).attribute(
+        ids, base, target=1, n_steps=12, return_convergence_delta=True)
+    theirs, e = captum_attr.LayerIntegratedGradients(m, layers).attribute(
+        ids, base, target=1, n_steps=12, return_convergence_delta=True)
+    assert isinstance(ours, list) and len(ours) == 2
+    for a, b in zip(ours, theirs):
+        assert_close(a, b)
+    assert_close(d, e)
+
+
+def test_layer_integrated_gradients_list_with_a_multi_input_layer():
+    net = multi_input()
+    x = (torch.randn(3, 5, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64))
+    for layers, to_input in (([net.fc1, net.fc2], False), ([net.fc1, net.fc2], True), ([net.add], True)):
+        ours = fa.LayerIntegratedGradients(net, layers).attribute(
+            x, target=0, n_steps=10, attribute_to_layer_input=to_input)
+        theirs = captum_attr.LayerIntegratedGradients(net, layers).attribute(
+            x, target=0, n_steps=10, attribute_to_layer_input=to_input)
+        assert isinstance(ours, list) and len(ours) == len(layers)
+        assert isinstance(ours[-1], tuple) == (layers[-1] is net.add)
+        for a, b in zip(ours, theirs):
+            assert_close(a, b)
+
+
+def test_deep_lift_reused_module_matches_unshared_model():
+    # deliberate difference: Captum raises a RuntimeError when a module is called twice; fastxai's
+    # rules act per call, so the result is the one of the same network with separate modules
+    class Reused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin1, self.relu, self.lin2 = nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.relu(self.lin2(self.relu(self.lin1(x))))
+
+    class Separate(nn.Module):
+        def __init__(self, r):
+            super().__init__()
+            self.lin1, self.relu1, self.lin2, self.relu2 = r.lin1, nn.ReLU(), r.lin2, nn.ReLU()
+
+        def forward(self, x):
+            return self.relu2(self.lin2(self.relu1(self.lin1(x))))
+
+    torch.manual_seed(0)
+    r = Reused().double()
+    x, b = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    for t in (0, 1):
+        assert_close(fa.DeepLift(r).attribute(x, b, target=t),
+                     captum_attr.DeepLift(Separate(r)).attribute(x, b, target=t))
+
+
+def test_layer_conductance_result_does_not_depend_on_chunking():
+    class Elementwise(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.Tanh()
+
+        def forward(self, x):
+            return torch.sigmoid(2.0 * self.act(1.5 * x)).sum(1)
+
+    torch.manual_seed(0)
+    m, x = Elementwise(), torch.randn(3, 6)
+    cond = fa.LayerConductance(m, m.act)
+    runs = [cond.attribute(x, target=None, n_steps=200, internal_batch_size=ibs) for ibs in (3, 3 * 9, 3 * 201)]
+    runs.append(cond.attribute(x, n_steps=200, max_batch=3 * 13))
+    for r in runs[1:]:
+        assert torch.equal(r, runs[0])
+    assert_close(runs[0], captum_attr.LayerConductance(m, m.act).attribute(x, n_steps=200), torch.float32)
