@@ -65,30 +65,44 @@ class WindowGrid:
 class OcclusionPlan:
     """Perturbation p occludes one window of one input tensor (tensors in order)."""
 
-    def __init__(self, grids: List[WindowGrid], baselines: Tuple[Tensor, ...]) -> None:
+    def __init__(self, grids: List[WindowGrid], baselines: Tuple[Tensor, ...],
+                 device: torch.device) -> None:
         self.grids = grids
         self.baselines = baselines
         self.offsets = [0]
         for g in grids:
             self.offsets.append(self.offsets[-1] + g.n_windows)
         self.n_perturbations = self.offsets[-1]
+        # Per tensor, computed once (small: P x r) rather than per chunk: whether perturbation
+        # p occludes this tensor, and its window start. Windows of other tensors start past the
+        # end, so they leave this tensor intact.
+        f_all = torch.arange(self.n_perturbations, device=device)
+        self.occludes: List[Tensor] = []
+        self.starts: List[Optional[Tensor]] = []
+        for i, g in enumerate(grids):
+            f = f_all - self.offsets[i]
+            inside = (f >= 0) & (f < g.n_windows)
+            self.occludes.append(inside)
+            if not g.counts:
+                self.starts.append(None)
+                continue
+            starts = g.starts(f.clamp(min=0))
+            starts[~inside] = torch.tensor(g.shape, dtype=starts.dtype, device=device)
+            self.starts.append(starts)
 
     def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
         out = []
         for i, (x, g, b) in enumerate(zip(inputs, self.grids, self.baselines)):
-            f = torch.arange(p0, p1, device=x.device) - self.offsets[i]
-            outside = (f < 0) | (f >= g.n_windows)  # windows of other tensors: leave this one intact
-            if not g.counts:
+            starts = self.starts[i]
+            if starts is None:
                 # (N,) input, one window = the whole scalar: no start coordinate can point
                 # outside the tensor, so pick baseline or input per perturbation directly.
-                k = f.shape[0]
-                occluded = ~outside.reshape(k, 1)
+                occluded = self.occludes[i][p0:p1].reshape(-1, 1)
+                k = occluded.shape[0]
                 rows = torch.where(occluded, b.reshape(1, -1).to(x.dtype), x.reshape(1, -1))
                 out.append(rows.expand(k, x.shape[0]).reshape(k * x.shape[0]))
                 continue
-            starts = g.starts(f.clamp(min=0))
-            starts[outside] = torch.tensor(g.shape, dtype=starts.dtype, device=x.device)
-            out.append(occlude_boxes(x, b, starts, g.window))
+            out.append(occlude_boxes(x, b, starts[p0:p1], g.window))
         return tuple(out)
 
 
@@ -138,7 +152,7 @@ class Occlusion(PerturbationAttribution):
             f"{self.get_name()} attribution", captum_edge=True,
         )
         grids = self._grids(call.inputs, sliding_window_shapes, strides)
-        plan = OcclusionPlan(grids, call.baselines)
+        plan = OcclusionPlan(grids, call.baselines, call.inputs[0].device)
         acc = DifferenceAccumulator(call.initial, plan.n_perturbations, output_dtype(call.initial))
         run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
                           call.initial, call.options)

@@ -134,10 +134,9 @@ def run_perturbations(
         device=inputs[0].device,
     )
     progress = Progress(total, options.desc, options.show_progress)
-    # Non-finite outputs are flagged on the device (first bad perturbation index), so the loop
-    # never waits on the host; the flag is read once at the end.
-    never = total + 1
-    first_bad = torch.full((), never, dtype=torch.long, device=initial.device)
+    # Non-finite outputs are flagged on the device (one 0-d flag per chunk), so the loop never
+    # waits on the host; the flags are read once at the end.
+    finite_flags = []
     chunk_starts = []
     p0 = 0
     with torch.no_grad():
@@ -154,17 +153,17 @@ def run_perturbations(
             out = target.select(out, k)
             _check_chunk_shape(out, initial, k, n, p0, p1, scalar_per_batch)
             if out.is_floating_point():
-                ok = torch.isfinite(out).all()
-                first_bad = torch.minimum(first_bad, torch.where(ok, first_bad, p0))
-            chunk_starts.append(p0)
+                finite_flags.append(torch.isfinite(out).all())
+                chunk_starts.append(p0)
             accumulator.update(p0, p1, out.reshape(k, n_out))
             sizer.record(k * max(n, 1), sizer.clock() - t0)
             progress.update(k)
             p0 = p1
     progress.close()
-    bad = int(first_bad)
-    if bad != never:
-        end = next((s for s in chunk_starts if s > bad), total)
+    if finite_flags and not bool(torch.stack(finite_flags).all()):
+        i = int((~torch.stack(finite_flags)).nonzero()[0])
+        bad = chunk_starts[i]
+        end = chunk_starts[i + 1] if i + 1 < len(chunk_starts) else total
         raise NonFiniteOutputError(
             f"forward_func returned NaN or Inf for the perturbation chunk {bad}..{end - 1} "
             f"(perturbations are numbered 0..{total - 1}); check the baselines or the model"
