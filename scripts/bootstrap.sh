@@ -15,7 +15,7 @@ stamp=".venv/.fastxai-${extras}-${stamp_hash}"
 if [ ! -f "$stamp" ]; then
   python -m pip install -q --upgrade pip
   # torch is pinned here (a CPU build on this machine kind), never in the package metadata.
-  python -m pip install -q "torch==${FASTXAI_TORCH_VERSION:-2.13.0}" setuptools wheel "pybind11>=2.12"
+  python -m pip install -q "torch==${FASTXAI_TORCH_VERSION:-2.13.0}" "setuptools>=77" wheel "pybind11>=2.12"
   if [ "$extras" = "test" ]; then
     python -m pip install -q --no-build-isolation -e ".[test]"
   else
