@@ -9,7 +9,11 @@ import torch
 
 import fastxai.eval as fe
 
-ROOT = "/work/shared/data/nih_cxr14_bbox"
+# ../shared/data beside the checkout (as on the CI machine), or FASTXAI_DATA
+ROOT = os.path.join(
+    os.environ.get("FASTXAI_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")),
+    "nih_cxr14_bbox",
+)
 pd = pytest.importorskip("pandas")
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "annotations.csv")), reason="data absent")
 
