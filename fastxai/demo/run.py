@@ -6,11 +6,10 @@ import os
 import time
 from typing import Callable, Dict, List, Tuple
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
+from fastxai.attr.visualization import save_overlay_png
 from fastxai.demo.data import make_images
 from fastxai.demo.model import train_demo_model
 
@@ -34,18 +33,6 @@ def _methods(model: torch.nn.Module) -> List[Tuple[str, Callable[[Tensor, Tensor
         out.append(("KernelShap 200", lambda x, t: attr.KernelShap(model).attribute(
             x, target=t, feature_mask=grid.reshape(1, 1, 32, 32), n_samples=200)))
     return out
-
-
-def _overlay(image: Tensor, heat: Tensor) -> Image.Image:
-    """Blend a heat map (positive part, min-max scaled) in red over a grey image."""
-    img = image.squeeze().numpy()
-    h = heat.clamp(min=0).squeeze().numpy()
-    h = h / h.max() if h.max() > 0 else h
-    rgb = np.stack([img, img, img], axis=-1) * 0.6
-    rgb[..., 0] += 0.4 * h
-    rgb[..., 1] += 0.1 * (1 - h) * 0
-    arr = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
-    return Image.fromarray(arr).resize((128, 128), Image.NEAREST)
 
 
 def pointing_hits(heat: Tensor, boxes: Tensor) -> Tensor:
@@ -82,6 +69,8 @@ def main(out_dir: str = "fastxai_out", n_images: int = 8) -> Dict[str, float]:
         print(f"{name:28s} {dt:8.2f} {hits:14.2f}")
         slug = name.split()[0].lower()
         for i in range(min(4, len(pos))):
-            _overlay(x[i], heat[i]).save(os.path.join(out_dir, f"{slug}_{i}.png"))
+            big = lambda t: t.repeat_interleave(4, 0).repeat_interleave(4, 1).numpy()  # 128x128 to view
+            save_overlay_png(big(heat[i, 0]), big(x[i, 0]), os.path.join(out_dir, f"{slug}_{i}.png"),
+                             sign="positive")
     print(f"\nPNG overlays written to {os.path.abspath(out_dir)}/")
     return results
