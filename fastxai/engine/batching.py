@@ -60,7 +60,6 @@ class ChunkSizer:
         max_batch: hard cap on rows per call (Captum's ppe·N / internal_batch_size map here).
         max_memory: cap in bytes for one call's rows.
         granularity: preferred multiple (e.g. N, so a chunk holds whole perturbations).
-        fixed: when True, always return the cap (an explicit user choice; no calibration).
     """
 
     def __init__(
@@ -71,7 +70,6 @@ class ChunkSizer:
         max_batch: Optional[int] = None,
         max_memory: Optional[int] = None,
         granularity: int = 1,
-        fixed: bool = False,
         device: Optional[torch.device] = None,
     ) -> None:
         if max_batch is not None and max_batch < 1:
@@ -87,9 +85,8 @@ class ChunkSizer:
             cap = min(cap, max(1, max_memory // max(1, row_bytes)))
         self.cap = max(1, cap)
         self.device = device
-        self.fixed = fixed
-        self._settled: Optional[int] = None if not fixed else self.cap
-        if not fixed and key is not None and key in _CACHE:
+        self._settled: Optional[int] = None
+        if key is not None and key in _CACHE:
             self._settled = min(_CACHE[key], self.cap)
         self._trials: Dict[int, float] = {}  # rows -> best seconds per row
         self._tries: Dict[int, int] = {}  # rows -> how many timed calls so far

@@ -130,7 +130,6 @@ def run_perturbations(
         max_batch=max_rows,
         max_memory=options.max_memory,
         granularity=max(n, 1),
-        fixed=False,  # an explicit perturbations_per_eval is a cap, not a fixed size
         device=inputs[0].device,
     )
     progress = Progress(total, options.desc, options.show_progress)
