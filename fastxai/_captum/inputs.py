@@ -117,13 +117,3 @@ def baseline_tensor(b: Union[Tensor, int, float], x: Tensor) -> Tensor:
             return b.reshape((1,) * (x.dim() - b.dim()) + tuple(b.shape))
         return b
     return torch.full((1,) * x.dim(), float(b), dtype=x.dtype, device=x.device)
-
-
-def check_finite_inputs(inputs: Tuple[Tensor, ...], name: str = "inputs") -> None:
-    """Raise naming the input and example indices when an input holds NaN/Inf."""
-    for i, x in enumerate(inputs):
-        if x.is_floating_point():
-            bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1) if x.dim() > 0 else None
-            if bad is not None and bool(bad.any()):
-                idx = bad.nonzero().flatten()[:10].tolist()
-                raise InputError(f"{name}[{i}] contains NaN or Inf in examples {idx}")

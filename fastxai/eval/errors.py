@@ -1,7 +1,7 @@
 """Input validation for the evaluator: one place, messages that name the argument.
 
-Errors are ``InputError`` (a ``ValueError`` and ``AssertionError``), taken from
-``fastxai._captum.errors`` when that module exists, else defined here with the same bases.
+Errors are ``fastxai._captum.errors.InputError`` (a ``ValueError`` and an ``AssertionError``),
+the one error type of every fastxai API boundary.
 Validation is one reduction per check (no per-sample Python loops).
 """
 from __future__ import annotations
@@ -10,12 +10,7 @@ from typing import Sequence
 
 import torch
 
-try:  # the Captum edge owns the canonical error type
-    from fastxai._captum.errors import InputError  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on the parallel work on fastxai._captum
-
-    class InputError(ValueError, AssertionError):  # type: ignore[no-redef]
-        """Bad argument to a fastxai function (message names the argument)."""
+from fastxai._captum.errors import InputError
 
 
 def check_finite(name: str, x: torch.Tensor) -> None:

@@ -17,12 +17,8 @@ from fastxai._captum import inputs as _inputs
 from fastxai._captum import targets as _targets
 
 
-def as_tuple(x: Any) -> Optional[Tuple[Any, ...]]:
-    """Tensor -> (tensor,); tuple stays; None stays None."""
-    if x is None:
-        return None
-    return x if isinstance(x, tuple) else (x,)
-
+# Tensor -> (tensor,); tuple stays; None stays None (the same rule as additional args).
+as_tuple = _inputs.format_additional_args
 
 def format_baselines(baselines: Any, inputs: Tuple[Tensor, ...]) -> Optional[Tuple[Any, ...]]:
     """Captum baseline formatting: None, scalar, tensor or tuple -> tuple aligned with inputs."""

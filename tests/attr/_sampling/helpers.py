@@ -1,7 +1,9 @@
 """Shared pieces for the sampling-method tests: small models with known Shapley values and a
-brute-force Shapley reference (all permutations, independent of fastxai's code)."""
+brute-force Shapley reference (all permutations, independent of fastxai's code), and the
+seeded Captum-vs-fastxai comparison the parity tests share."""
 import itertools
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -40,3 +42,27 @@ def tanh_net(f: int = 6, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(f, 16), nn.Tanh(), nn.Linear(16, 3)).double()
     return net.eval()
+
+
+def captum_pair(cap_cls, fx_cls, model, inputs, quiet: bool = False, **kw):
+    """Captum's and fastxai's attributions from the same global seed (1234); ``quiet`` hides warnings."""
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        torch.manual_seed(1234)
+        a = cap_cls(model).attribute(inputs, **kw)
+        torch.manual_seed(1234)
+        b = fx_cls(model).attribute(inputs, **kw)
+    return a, b
+
+
+def assert_scaled_close(a, b, tol: float) -> None:
+    """Same structure and shapes; values within ``tol`` × max(1, max |a|)."""
+    a = a if isinstance(a, tuple) else (a,)
+    b = b if isinstance(b, tuple) else (b,)
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        u = torch.as_tensor(u)
+        assert u.shape == v.shape, (u.shape, v.shape)
+        scale = max(1.0, float(u.abs().max()))
+        assert torch.allclose(u.double(), v.double(), atol=tol * scale, rtol=0), (u, v)

@@ -1,5 +1,6 @@
 """Lime / KernelShap / LimeBase: Captum parity under the same global seed, Captum's own test
 cases, exactness on linear models, efficiency, convergence and accuracy vs Captum, bad input."""
+import functools
 import warnings
 
 import pytest
@@ -21,30 +22,13 @@ from fastxai.attr._sampling import (
     ShapleyValues,
     get_exp_kernel_similarity_function,
 )
-from tests.attr._sampling.helpers import tanh_net
+from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, tanh_net
 
 PAIRS = [(ca.Lime, Lime), (ca.KernelShap, KernelShap)]
 
 
-def _pair(cap_cls, fx_cls, model, inputs, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.manual_seed(1234)
-        a = cap_cls(model).attribute(inputs, **kw)
-        torch.manual_seed(1234)
-        b = fx_cls(model).attribute(inputs, **kw)
-    return a, b
-
-
-def _close(a, b, tol=1e-4):
-    a = a if isinstance(a, tuple) else (a,)
-    b = b if isinstance(b, tuple) else (b,)
-    assert len(a) == len(b)
-    for u, v in zip(a, b):
-        u = torch.as_tensor(u)
-        assert u.shape == v.shape, (u.shape, v.shape)
-        scale = max(1.0, float(u.abs().max()))
-        assert torch.allclose(u.double(), v.double(), atol=tol * scale, rtol=0), (u, v)
+_pair = functools.partial(captum_pair, quiet=True)
+_close = functools.partial(assert_scaled_close, tol=1e-4)
 
 
 def test_class_contract():

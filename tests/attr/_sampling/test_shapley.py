@@ -1,5 +1,7 @@
 """ShapleyValueSampling / ShapleyValues: Captum parity (same global seed), exactness on known
 models, convergence with n_samples, seeded determinism, bad input."""
+import functools
+
 import pytest
 import torch
 
@@ -9,25 +11,11 @@ from captum.testing.helpers.basic_models import BasicModel_MultiLayer, BasicMode
 from fastxai import backends
 from fastxai._captum.errors import InputError, NonFiniteOutputError
 from fastxai.attr._sampling import ShapleyValueSampling, ShapleyValues
-from tests.attr._sampling.helpers import Quadratic, brute_force_shapley, tanh_net
+from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, Quadratic, brute_force_shapley, tanh_net
 
 
-def _pair(cap_cls, fx_cls, model, inputs, **kw):
-    torch.manual_seed(1234)
-    a = cap_cls(model).attribute(inputs, **kw)
-    torch.manual_seed(1234)
-    b = fx_cls(model).attribute(inputs, **kw)
-    return a, b
-
-
-def _close(a, b, tol=1e-5):
-    a = a if isinstance(a, tuple) else (a,)
-    b = b if isinstance(b, tuple) else (b,)
-    assert len(a) == len(b)
-    for u, v in zip(a, b):
-        assert u.shape == v.shape, (u.shape, v.shape)
-        scale = max(1.0, float(u.abs().max()))
-        assert torch.allclose(u.double(), v.double(), atol=tol * scale, rtol=0), (u, v)
+_pair = functools.partial(captum_pair, quiet=False)
+_close = functools.partial(assert_scaled_close, tol=1e-5)
 
 
 @pytest.mark.parametrize("ppe", [None, 1, 3])
