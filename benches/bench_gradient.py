@@ -18,7 +18,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from typing import Callable, List, Tuple
 
 import torch
@@ -27,43 +26,10 @@ from torch import nn
 import captum.attr as ca
 from fastxai.attr import _gradient as fa
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benches.models import SmallResNet, mlp  # noqa: E402
+from benches.timing import timed  # noqa: E402
 
-class Block(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.b1 = nn.BatchNorm2d(cout)
-        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.b2 = nn.BatchNorm2d(cout)
-        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)) \
-            if (stride != 1 or cin != cout) else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
-        return torch.relu(y + self.skip(x))
-
-
-class SmallResNet(nn.Module):
-    """stem conv + 4 basic blocks 32-64-128-224 (~1.05M params)."""
-
-    def __init__(self, k: int = 10) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
-        self.layers = nn.Sequential(Block(32, 32, 1), Block(32, 64, 2), Block(64, 128, 2), Block(128, 224, 2))
-        self.fc = nn.Linear(224, k)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.layers(self.stem(x)).mean((2, 3)))
-
-
-def mlp() -> nn.Module:
-    return nn.Sequential(nn.Linear(40, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2))
-
-
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def ab(a: Callable[[], object], b: Callable[[], object], reps: int) -> Tuple[float, float]:
@@ -97,10 +63,10 @@ def floor(model: nn.Module, x: torch.Tensor, rows: int, target: int, reps: int) 
 
 _MEM_SNIPPET = """
 import sys, torch
-sys.path.insert(0, {bench_dir!r})
+sys.path.insert(0, {repo_dir!r})
 def hwm():  # VmHWM resets at exec (ru_maxrss would carry the parent's peak over)
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-from bench_gradient import SmallResNet
+from benches.models import SmallResNet
 torch.set_num_threads(1); torch.manual_seed(0)
 m = SmallResNet().eval(); x = torch.randn(1, 3, 224, 224)
 import captum.attr as ca
@@ -118,7 +84,7 @@ print((hwm() - base) / 1024)
 
 def peak_rss(who: str, cap: int) -> float:
     """Peak RSS growth (MiB) of one IG call in a fresh process."""
-    code = _MEM_SNIPPET.format(bench_dir=os.path.dirname(os.path.abspath(__file__)), who=who, cap=cap)
+    code = _MEM_SNIPPET.format(repo_dir=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), who=who, cap=cap)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from typing import Callable, Dict, List, Tuple
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benches.models import SmallResNet, mlp  # noqa: E402
-from benches.timing import interleaved, machine, med, summary  # noqa: E402
+from benches.timing import interleaved, machine, med, summary, timed  # noqa: E402
 
 
 def best_floor_batch(model: torch.nn.Module, example: torch.Tensor) -> int:
@@ -28,7 +27,7 @@ def best_floor_batch(model: torch.nn.Module, example: torch.Tensor) -> int:
         for b in (8, 16, 32, 64, 128, 256, 512):
             x = example[:1].expand(b, *example.shape[1:]).contiguous()
             model(x)
-            t = min(_time(lambda: model(x)) for _ in range(3)) / b
+            t = min(timed(lambda: model(x)) for _ in range(3)) / b
             if t < best:
                 best, best_b = t, b
     return best_b
@@ -44,12 +43,6 @@ def floor_runner(model: torch.nn.Module, example: torch.Tensor, rows: int, batch
                 model(x[: min(batch, rows - start)])
 
     return run
-
-
-def _time(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def run(repeats: int) -> List[str]:
@@ -92,7 +85,7 @@ def run(repeats: int) -> List[str]:
         from fastxai.engine.batching import clear_cache
 
         clear_cache()
-        t_first = _time(fns["fastxai auto"])  # includes calibration
+        t_first = timed(fns["fastxai auto"])  # includes calibration
         fb = best_floor_batch(model, inp)
         fns = {"floor": floor_runner(model, inp, rows, fb), **fns}
         times = interleaved(fns, repeats)

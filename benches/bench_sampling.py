@@ -18,6 +18,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 from typing import Callable, Dict, List
@@ -28,6 +29,10 @@ from torch import nn
 import captum.attr as ca  # bench-only anchor
 
 from fastxai.attr._sampling import KernelShap, Lime, ShapleyValueSampling, ShapleyValues
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benches.models import mlp  # noqa: E402
+from benches.timing import timed  # noqa: E402
 
 
 def small_cnn() -> nn.Module:
@@ -43,19 +48,13 @@ def small_cnn() -> nn.Module:
 
 def tab_mlp() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(40, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2)).eval()
+    return mlp().eval()
 
 
 def grid_mask(h: int, w: int, cell: int) -> torch.Tensor:
     r = torch.arange(h)[:, None] // cell
     c = torch.arange(w)[None, :] // cell
     return (r * (w // cell) + c)[None, None]
-
-
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def floor_fn(model: nn.Module, x: torch.Tensor, rows: int, chunk: int = 64) -> Callable[[], None]:
