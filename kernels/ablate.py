@@ -79,3 +79,32 @@ def occlude_boxes(out, x, base, starts, n, shape, window):
     grid = (k * n, triton.cdiv(e, _BLOCK))
     _occlude_kernel[grid](out, x, base, starts4, n, e, base_stride, shape4[1], shape4[2], shape4[3],
                           window4[0], window4[1], window4[2], window4[3], BLOCK=_BLOCK)
+
+
+@triton.jit
+def _blend_coalitions_kernel(out_ptr, x_ptr, base_ptr, mask_ptr, z_ptr, N, E, M, NZ,
+                             base_stride, mask_stride, z_n_stride, BLOCK: tl.constexpr):
+    row = tl.program_id(0)  # k * N + n
+    blk = tl.program_id(1)
+    k = row // N
+    n = row % N
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    valid = offs < E
+    fid = tl.load(mask_ptr + n * mask_stride + offs, mask=valid, other=0)
+    zrow = (k * NZ + n * z_n_stride).to(tl.int64) * M
+    on = tl.load(z_ptr + zrow + fid, mask=valid, other=0)
+    xv = tl.load(x_ptr + n * E + offs, mask=valid)
+    bv = tl.load(base_ptr + n * base_stride + offs, mask=valid)
+    tl.store(out_ptr + row.to(tl.int64) * E + offs, tl.where(on != 0, xv, bv), mask=valid)
+
+
+def blend_coalitions(out, x, base, mask, z, n, e):
+    """out (K·N, *S) ← select(z[k, n|0, mask[n|0, e]], x, base). All tensors contiguous;
+    z (K, N|1, M) as uint8."""
+    k, nz, m = z.shape
+    grid = (k * n, triton.cdiv(e, _BLOCK))
+    base_stride = e if (base.shape[0] == n and n > 1) else 0
+    mask_stride = e if (mask.shape[0] == n and n > 1) else 0
+    z_n_stride = 1 if (nz == n and n > 1) else 0
+    _blend_coalitions_kernel[grid](out, x, base, mask, z, n, e, m, nz, base_stride, mask_stride,
+                                   z_n_stride, BLOCK=_BLOCK)

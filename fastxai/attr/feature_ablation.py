@@ -39,6 +39,8 @@ class FeatureAblationPlan:
 class DifferenceAccumulator:
     """Collects (initial - perturbed) per perturbation into a (O, P) table on the device."""
 
+    deferred = True  # needs only the outputs: the engine hands them over in one update
+
     def __init__(self, initial: Tensor, n_perturbations: int, dtype: torch.dtype) -> None:
         self.initial = initial.reshape(1, -1).to(dtype)
         self.table = torch.zeros(

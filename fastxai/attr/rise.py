@@ -33,7 +33,8 @@ class RisePlan:
         self.seed, self.grid, self.p_keep = seed, list(grid), p_keep
         self.baseline, self.spatial, self.channel_dim = baseline, spatial, channel_dim
         self.n_perturbations = n_masks
-        self.last_masks: Optional[Tensor] = None
+        self.last_masks: Optional[Tensor] = None  # masks of the last build, from last_p0
+        self.last_p0 = 0
 
     def masks(self, p0: int, p1: int, device: torch.device) -> Tensor:
         """(K, *S) float32 masks p0..p1-1."""
@@ -42,7 +43,7 @@ class RisePlan:
     def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
         x = inputs[0]
         m = self.masks(p0, p1, x.device)
-        self.last_masks = m
+        self.last_masks, self.last_p0 = m, p0
         mk = m.unsqueeze(1)  # (K, 1, *S): broadcast over examples
         if self.channel_dim:
             mk = mk.unsqueeze(2)  # (K, 1, 1, *S): shared by channels
@@ -64,6 +65,9 @@ class RiseAccumulator:
     def update(self, p0: int, p1: int, outputs: Tensor) -> None:
         m = self.plan.last_masks
         assert m is not None
+        # the engine may have built more perturbations than this chunk (a prebuilt call)
+        q = self.plan.last_p0
+        m = m[p0 - q : p1 - q]
         self.sal += outputs.to(self.sal.dtype).T @ m.reshape(p1 - p0, -1).to(self.sal.dtype)
 
 

@@ -11,8 +11,9 @@ example ``n`` under perturbation ``p``.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol, Tuple
+from typing import Any, Callable, List, Optional, Protocol, Tuple
 
 import torch
 from torch import Tensor
@@ -41,9 +42,21 @@ class PerturbationPlan(Protocol):
 
 class Accumulator(Protocol):
     """How outputs become attributions. ``outputs`` is (p1 - p0, O): O model values per
-    perturbation (O = N for one target value per example, 1 for a scalar-per-batch forward)."""
+    perturbation (O = N for one target value per example, 1 for a scalar-per-batch forward).
+
+    An accumulator whose update needs nothing but the outputs may set ``deferred = True``:
+    the engine then keeps the (small, target-selected) outputs of every chunk and calls
+    ``update(0, P, all_outputs)`` once at the end instead of once per chunk.
+    """
 
     def update(self, p0: int, p1: int, outputs: Tensor) -> None: ...
+
+
+# Perturbed inputs of a whole call up to this size are built by one kernel call before the
+# first forward, and chunks become views into them: on small (tabular) problems the per-chunk
+# build call and its Python dispatch cost as much as a forward, and one pass over a buffer
+# this size stays in cache.
+PREBUILD_BYTES = 8 << 20
 
 
 @dataclass
@@ -133,10 +146,17 @@ def run_perturbations(
         device=inputs[0].device,
     )
     progress = Progress(total, options.desc, options.show_progress)
-    # Non-finite outputs are flagged on the device (one 0-d flag per chunk), so the loop never
-    # waits on the host; the flags are read once at the end.
-    finite_flags = []
-    chunk_starts = []
+    prebuilt = _prebuild(plan, inputs, total, options.max_memory)
+    deferred = bool(getattr(accumulator, "deferred", False))
+    # Deferred outputs are copied into one (P, O) buffer rather than kept as per-chunk views:
+    # a view keeps the model's whole output alive, and small allocations that outlive a
+    # forward shift the allocator's heap so the next forward's activations land on cold
+    # memory (measured: 5 MLP forwards 25 % slower when their outputs were kept in a list).
+    collected: Optional[Tensor] = None
+    # Non-finite outputs are flagged on the device (a 0-d flag per chunk, or one check of the
+    # deferred outputs), so the loop never waits on the host; the flags are read at the end.
+    finite_flags: List[Tensor] = []
+    chunk_starts: List[int] = []
     p0 = 0
     with torch.no_grad():
         while p0 < total:
@@ -145,28 +165,65 @@ def run_perturbations(
             p1 = min(total, p0 + k)
             k = p1 - p0
             t0 = sizer.clock()
-            batch = plan.build(inputs, p0, p1)
+            if prebuilt is None:
+                batch = plan.build(inputs, p0, p1)
+            else:
+                batch = tuple(b[p0 * n : p1 * n] for b in prebuilt)
             out = call_forward(
                 forward_func, batch, expand_additional_args(additional_args, k)
             )
             out = target.select(out, k)
             _check_chunk_shape(out, initial, k, n, p0, p1, scalar_per_batch)
-            if out.is_floating_point():
-                finite_flags.append(torch.isfinite(out).all())
-                chunk_starts.append(p0)
-            accumulator.update(p0, p1, out.reshape(k, n_out))
+            chunk_starts.append(p0)
+            out = out.reshape(k, n_out)
+            if deferred:
+                if collected is None:
+                    collected = torch.empty((total, n_out), dtype=out.dtype, device=out.device)
+                collected[p0:p1].copy_(out)
+            else:
+                if out.is_floating_point():
+                    finite_flags.append(torch.isfinite(out).all())
+                accumulator.update(p0, p1, out)
             sizer.record(k * max(n, 1), sizer.clock() - t0)
             progress.update(k)
             p0 = p1
+        if collected is not None:
+            accumulator.update(0, total, collected)
     progress.close()
+    if collected is not None and collected.is_floating_point():
+        finite = torch.isfinite(collected).all(1)  # (P,)
+        if not bool(finite.all()):
+            first_bad = int((~finite).nonzero()[0])
+            _raise_non_finite(chunk_starts, bisect.bisect_right(chunk_starts, first_bad) - 1, total)
     if finite_flags and not bool(torch.stack(finite_flags).all()):
-        i = int((~torch.stack(finite_flags)).nonzero()[0])
-        bad = chunk_starts[i]
-        end = chunk_starts[i + 1] if i + 1 < len(chunk_starts) else total
-        raise NonFiniteOutputError(
-            f"forward_func returned NaN or Inf for the perturbation chunk {bad}..{end - 1} "
-            f"(perturbations are numbered 0..{total - 1}); check the baselines or the model"
-        )
+        _raise_non_finite(chunk_starts, int((~torch.stack(finite_flags)).nonzero()[0]), total)
+
+
+def _raise_non_finite(chunk_starts: List[int], i: int, total: int) -> None:
+    bad = chunk_starts[i]
+    end = chunk_starts[i + 1] if i + 1 < len(chunk_starts) else total
+    raise NonFiniteOutputError(
+        f"forward_func returned NaN or Inf for the perturbation chunk {bad}..{end - 1} "
+        f"(perturbations are numbered 0..{total - 1}); check the baselines or the model"
+    )
+
+
+def _prebuild(
+    plan: PerturbationPlan, inputs: Tuple[Tensor, ...], total: int, max_memory: Optional[int]
+) -> Optional[Tuple[Tensor, ...]]:
+    """Every perturbed row of the call, (P·N, ...) per input, when that is small enough."""
+    n = inputs[0].shape[0] if inputs and inputs[0].dim() > 0 else 0
+    if not getattr(plan, "prebuild", True) or total == 0 or n == 0:
+        return None
+    if any(x.dim() == 0 or x.shape[0] != n for x in inputs):
+        return None  # Captum-edge inputs whose dim 0 is not the batch
+    size = total * sum(x.numel() * x.element_size() for x in inputs)
+    if size > PREBUILD_BYTES or (max_memory is not None and size > max_memory):
+        return None
+    built = plan.build(inputs, 0, total)
+    if any(b.dim() == 0 or b.shape[0] != total * n for b in built):
+        return None  # a plan whose rows are not perturbation-major (P·N, ...): chunk it
+    return built
 
 
 def _check_chunk_shape(

@@ -57,17 +57,43 @@ def _chunks(B: int, S: int, M: int):
         yield b0, min(B, b0 + per)
 
 
+_WELL_CONDITIONED = 1e-6  # smallest / largest Cholesky pivot of AᵀA for the QR path
+
+
 def min_norm_lstsq(A: Tensor, b: Tensor, method: str = "auto") -> Tensor:
     """Minimum-norm least squares ``argmin ||A x - b||`` (LAPACK gelsd semantics), batched.
 
-    A: (B, S, M), b: (B, S) -> x: (B, M). ``method="auto"``: ``gelsd`` on CPU, elsewhere
-    (CUDA has no gelsd) an SVD pseudo-inverse with cutoff ``eps * max(S, M) * sigma_max``;
-    ``"gelsd"`` / ``"svd"`` force one.
+    A: (B, S, M), b: (B, S) -> x: (B, M). ``method="auto"``: on CPU, LAPACK ``gels`` (QR;
+    3x faster than ``gelsd`` on KernelShap's 512 x 41 systems) for over-determined problems
+    of full column rank and condition number below ~1e6, whose solution is unique, and the
+    SVD-based ``gelsd`` that scikit-learn uses for the rest; elsewhere (CUDA has neither) an
+    SVD pseudo-inverse with cutoff ``eps * max(S, M) * sigma_max``. ``"gelsd"`` / ``"gels"``
+    / ``"svd"`` force one. (``gelsy`` is not used: its results vary in the last bit from
+    call to call on identical inputs.)
     """
-    if method not in ("auto", "gelsd", "svd"):
-        raise ValueError(f"method must be auto, gelsd or svd, got {method!r}")
-    if method == "gelsd" or (method == "auto" and A.device.type == "cpu"):
-        return torch.linalg.lstsq(A, b.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
+    if method not in ("auto", "gelsd", "gels", "svd"):
+        raise ValueError(f"method must be auto, gelsd, gels or svd, got {method!r}")
+    if method == "auto" and A.device.type == "cpu":
+        if A.shape[-2] < A.shape[-1]:
+            method = "gelsd"  # under-determined: never unique, the SVD decides the minimum norm
+        else:
+            # Well-conditioned full-rank problems have one solution, which QR (``gels``) finds
+            # 3x faster than the SVD; the Cholesky pivots of AᵀA flag the others (a pivot
+            # ratio below 1e-6 ~ condition number above 1e6), which get gelsd.
+            L, info = torch.linalg.cholesky_ex(A.transpose(-1, -2) @ A)
+            d = L.diagonal(dim1=-2, dim2=-1)
+            ok = (info == 0) & (d.amin(-1) > _WELL_CONDITIONED * d.amax(-1))
+            x = torch.linalg.lstsq(A, b.unsqueeze(-1), driver="gels").solution.squeeze(-1) \
+                if bool(ok.all()) else torch.empty(A.shape[:-2] + A.shape[-1:], dtype=A.dtype)
+            bad = (~ok).nonzero().flatten()
+            if bad.numel() < ok.numel() and bad.numel():
+                good = ok.nonzero().flatten()
+                x[good] = torch.linalg.lstsq(A[good], b[good].unsqueeze(-1), driver="gels").solution.squeeze(-1)
+            if bad.numel():
+                x[bad] = torch.linalg.lstsq(A[bad], b[bad].unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
+            return x
+    if method in ("gelsd", "gels"):
+        return torch.linalg.lstsq(A, b.unsqueeze(-1), driver=method).solution.squeeze(-1)
     U, s, Vh = torch.linalg.svd(A, full_matrices=False)
     cut = torch.finfo(A.dtype).eps * max(A.shape[-2:]) * s[..., :1]
     inv = torch.where(s > cut, 1.0 / s, torch.zeros_like(s))

@@ -1,6 +1,6 @@
-"""Materialising ablated rows: feature-id ablation and box (window) occlusion.
+"""Materialising perturbed rows: feature-id ablation, box (window) occlusion and coalitions.
 
-Both ops replace selected elements of each example by the baseline, for K perturbations at
+Each op replaces selected elements of each example by the baseline, for K perturbations at
 once, writing a (K·N, *S) batch in Captum's perturbation-major layout. They copy elements
 (a select, no arithmetic), so every dtype, bf16/fp16 included, is exact on every backend.
 """
@@ -100,4 +100,44 @@ def occlude_boxes(x: Tensor, baseline: Tensor, starts: Tensor, window: Sequence[
         from fastxai.kernels.ablate import occlude_boxes as triton_occlude
 
         triton_occlude(out, xc, base, st, n, list(x.shape[1:]), [int(w) for w in window])
+    return out
+
+
+def reference_blend_coalitions(x: Tensor, baseline: Tensor, mask: Tensor, z: Tensor) -> Tensor:
+    """out[k·N + n, e] = x[n, e] if z[k, n|0, mask[n|0, e]] else baseline[n|0, e].
+
+    Shapes: x (N, *S); baseline and mask broadcastable to x with first dim 1 or N (mask: int64
+    feature ids in [0, M)); z (K, N|1, M) bool coalitions. Returns (K·N, *S).
+    """
+    k, nz, m = z.shape
+    flat = mask.reshape(mask.shape[0], -1).to(z.device)
+    nn = max(nz, flat.shape[0])
+    on = torch.gather(z.expand(k, nn, m), 2, flat.unsqueeze(0).expand(k, nn, flat.shape[1]))
+    on = on.reshape((k, nn) + tuple(mask.shape[1:]))
+    out = torch.where(on, x.unsqueeze(0), baseline.to(x.dtype).unsqueeze(0))
+    out = out.expand((k,) + tuple(x.shape))
+    return out.reshape((k * x.shape[0],) + tuple(x.shape[1:]))
+
+
+def blend_coalitions(x: Tensor, baseline: Tensor, mask: Tensor, z: Tensor) -> Tensor:
+    """Dispatching version of :func:`reference_blend_coalitions` (same contract)."""
+    backend = backends.select("blend_coalitions", x.device)
+    if backend == "torch" or x.numel() == 0 or z.shape[0] == 0:
+        return reference_blend_coalitions(x, baseline, mask, z)
+    xc = x.contiguous()
+    base = _full(baseline.to(x.dtype), x)
+    m = _full(mask.to(torch.int64), x)
+    zb = z.to(device=x.device, dtype=torch.uint8).contiguous()
+    k, n, e = z.shape[0], x.shape[0], x[0].numel()
+    out = torch.empty((k * n,) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+    if backend == "cpp":
+        _ext.cpp().blend_coalitions(
+            out.data_ptr(), xc.data_ptr(), base.data_ptr(), m.data_ptr(), zb.data_ptr(), k, n, e,
+            z.shape[2], base.shape[0] == n and n > 1, m.shape[0] == n and n > 1,
+            z.shape[1] == n and n > 1, x.element_size(),
+        )
+    else:
+        from fastxai.kernels.ablate import blend_coalitions as triton_blend
+
+        triton_blend(out, xc, base, m, zb, n, e)
     return out

@@ -105,13 +105,29 @@ def test_min_norm_lstsq_svd_path_matches_gelsd():
     A = torch.randn(2, 6, 9, generator=g, dtype=torch.float64)
     b = torch.randn(2, 6, generator=g, dtype=torch.float64)
     want = np.stack([np.linalg.pinv(A[i].numpy()) @ b[i].numpy() for i in range(2)])
-    for method in ("gelsd", "svd"):
+    for method in ("gelsd", "svd", "auto"):
         np.testing.assert_allclose(min_norm_lstsq(A, b, method=method).numpy(), want, atol=1e-10)
     # rank-deficient (duplicated column): both give the minimum-norm solution
     A2 = torch.cat([A, A[:, :, :1]], dim=2)
     want2 = np.stack([np.linalg.pinv(A2[i].numpy()) @ b[i].numpy() for i in range(2)])
-    for method in ("gelsd", "svd"):
+    for method in ("gelsd", "svd", "auto"):
         np.testing.assert_allclose(min_norm_lstsq(A2, b, method=method).numpy(), want2, atol=1e-9)
+
+
+def test_min_norm_lstsq_auto_over_determined_full_and_deficient_rank():
+    g = torch.Generator().manual_seed(2)
+    A = torch.randn(3, 20, 5, generator=g, dtype=torch.float64)
+    A[1, :, 4] = A[1, :, 0]  # problem 1 has a duplicated column: rank 4
+    b = torch.randn(3, 20, generator=g, dtype=torch.float64)
+    want = np.stack([np.linalg.pinv(A[i].numpy()) @ b[i].numpy() for i in range(3)])
+    for method in ("auto", "gelsd", "gels", "svd"):
+        if method == "gels":
+            continue  # plain QR is not minimum-norm on the deficient problem
+        np.testing.assert_allclose(min_norm_lstsq(A, b, method=method).numpy(), want, atol=1e-10)
+    ok = [0, 2]
+    np.testing.assert_allclose(min_norm_lstsq(A[ok], b[ok], method="gels").numpy(), want[ok], atol=1e-10)
+    # the auto path is deterministic (same bits on repeated calls)
+    assert all(torch.equal(min_norm_lstsq(A, b), min_norm_lstsq(A.clone(), b.clone())) for _ in range(5))
 
 
 def test_bad_shapes_raise():

@@ -5,8 +5,10 @@ import torch
 from fastxai import _ext, use_backend
 from fastxai.ops.ablate import (
     ablate_by_id,
+    blend_coalitions,
     occlude_boxes,
     reference_ablate_by_id,
+    reference_blend_coalitions,
     reference_occlude_boxes,
 )
 from tests.triton_interp import run_interpreted
@@ -49,6 +51,70 @@ def test_occlude_boxes_cpp(dtype) -> None:
     assert torch.equal(ref[1 * 3 + 0], manual)
 
 
+@pytest.mark.skipif(not _ext.HAS_CPP, reason="fastxai._C not built")
+@pytest.mark.parametrize("xs,starts,window", [
+    ((2, 13), [[0], [11], [13], [-2]], (4,)),  # clipped, past the end (empty), negative start
+    ((2, 1, 4, 5, 6), [[0, 1, 2, 3], [0, 3, 4, 5], [1, 0, 0, 0]], (1, 2, 2, 2)),  # volumes
+    ((3, 2, 9, 7), [[0, 9, 0], [2, 0, 0]], (1, 3, 4)),  # box past the end of one dim: empty
+])
+def test_occlude_boxes_cpp_edges(xs, starts, window) -> None:
+    x = torch.randn(xs)
+    base = torch.randn(xs)  # per-example baselines
+    st = torch.tensor(starts)
+    with use_backend("cpp"):
+        got = occlude_boxes(x, base, st, window)
+    assert torch.equal(got, reference_occlude_boxes(x, base, st, window))
+
+
+@pytest.mark.skipif(not _ext.HAS_CPP, reason="fastxai._C not built")
+def test_ablate_by_id_cpp_ids_absent_or_repeated() -> None:
+    x = torch.randn(4, 40)
+    mask = torch.arange(40).reshape(1, 40) % 7
+    ids = torch.tensor([6, 6, 100, 0])  # repeated id, id not in the mask
+    base = torch.randn(4, 40)
+    with use_backend("cpp"):
+        got = ablate_by_id(x, base, mask, ids)
+    assert torch.equal(got, reference_ablate_by_id(x, base, mask, ids))
+
+
+BLEND_CASES = [
+    # x shape, mask shape, baseline shape, z examples (1 = shared coalitions)
+    ((3, 2, 5, 7), (1, 1, 5, 7), (1, 2, 5, 7), 3),
+    ((3, 2, 5, 7), (1, 1, 5, 7), (1,), 1),
+    ((4, 3, 6), (4, 3, 6), (4, 3, 6), 4),  # per-example masks
+    ((4, 3, 6), (4, 3, 6), (1, 3, 6), 1),
+    ((2, 11), (1, 11), (2, 11), 2),
+]
+
+
+def _blend_case(xs, ms, bs, nz, dtype=torch.float32):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(xs, generator=g).to(dtype)
+    # runs of equal ids (as superpixels) plus isolated ones
+    mask = (torch.arange(torch.Size(ms).numel()).reshape(ms) // 3 % 5)
+    mask.view(-1)[::7] = 4
+    base = torch.randn(bs, generator=g).to(dtype)
+    z = torch.rand(6, nz, 5, generator=g) > 0.5
+    return x, base, mask, z
+
+
+@pytest.mark.skipif(not _ext.HAS_CPP, reason="fastxai._C not built")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("xs,ms,bs,nz", BLEND_CASES)
+def test_blend_coalitions_cpp(dtype, xs, ms, bs, nz) -> None:
+    x, base, mask, z = _blend_case(xs, ms, bs, nz, dtype)
+    with use_backend("cpp"):
+        got = blend_coalitions(x, base, mask, z)
+    ref = reference_blend_coalitions(x, base, mask, z)
+    assert torch.equal(got, ref)
+    # the reference itself, element by element for one row
+    k, n = 4, xs[0] - 1
+    zrow = z[k, n if nz > 1 else 0]
+    mrow = mask.expand(xs)[n] if ms[0] > 1 else mask.expand((1,) + xs[1:])[0]
+    want = torch.where(zrow[mrow], x[n], base.expand(xs)[n] if bs[0] > 1 else base.expand(xs)[0])
+    assert torch.equal(ref[k * xs[0] + n], want)
+
+
 def test_non_contiguous_input() -> None:
     x = torch.randn(5, 6, 4).transpose(1, 2)  # (5, 4, 6) non-contiguous
     mask = torch.randint(0, 3, (1, 4, 6))
@@ -68,6 +134,9 @@ def test_triton_interpreter_matches_reference() -> None:
         assert torch.equal(ablate_by_id(x, base, mask, ids), reference_ablate_by_id(x, base, mask, ids))
         starts = torch.tensor([[0, 0, 0], [1, 3, 4], [0, 4, 6]])
         assert torch.equal(occlude_boxes(x, base, starts, (1, 2, 3)), reference_occlude_boxes(x, base, starts, (1, 2, 3)))
+        for xs, ms, bs, nz in [((3, 2, 5, 7), (1, 1, 5, 7), (1, 2, 5, 7), 3), ((4, 3, 6), (4, 3, 6), (1, 3, 6), 1)]:
+            xb = torch.randn(xs); bb = torch.randn(bs); mb = torch.randint(0, 5, ms); zb = torch.rand(4, nz, 5) > 0.5
+            assert torch.equal(blend_coalitions(xb, bb, mb, zb), reference_blend_coalitions(xb, bb, mb, zb))
         x1 = torch.randn(2, 13); s1 = torch.tensor([[0], [11]])
         assert torch.equal(occlude_boxes(x1, torch.zeros(1), s1, (4,)), reference_occlude_boxes(x1, torch.zeros(1), s1, (4,)))
         print("OK")

@@ -168,6 +168,8 @@ class _MaskPlan:
 
 
 class _Scores:
+    deferred = True
+
     def __init__(self, n: int, c: int, like: Tensor) -> None:
         self.scores = torch.zeros(n, c, dtype=like.dtype, device=like.device)
 

@@ -17,24 +17,9 @@ from torch import Tensor
 from fastxai._captum.inputs import baseline_tensor
 from fastxai._captum.targets import TargetSelector
 from fastxai.engine.perturb import EngineOptions, initial_outputs, run_perturbations
+from fastxai.ops.ablate import blend_coalitions
 
 CoalitionFn = Callable[[int, int], Tensor]
-
-
-def expand_coalitions(z: Tensor, mask: Tensor) -> Tensor:
-    """Per-element on/off from per-feature coalitions.
-
-    z: (k, N|1, M) bool; mask: (1|N, *S) int64 ids in [0, M) -> (k, N|1, *S) bool.
-    """
-    k, nz, m = z.shape
-    shape = tuple(mask.shape[1:])
-    flat = mask.reshape(mask.shape[0], -1)
-    if flat.shape[0] == 1:
-        on = z[:, :, flat[0]]  # advanced indexing: several times faster than index_select on bool
-    else:
-        nn = max(nz, flat.shape[0])
-        on = torch.gather(z.expand(k, nn, m), 2, flat.unsqueeze(0).expand(k, nn, flat.shape[1]))
-    return on.reshape((k, on.shape[1]) + shape)
 
 
 class CoalitionPlan:
@@ -56,24 +41,25 @@ class CoalitionPlan:
 
     def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
         z = self.coalitions(p0, p1)
-        k = p1 - p0
-        n = inputs[0].shape[0]
         rows = []
         for x, mask, b in zip(inputs, self.masks, self.baselines):
-            on = expand_coalitions(z.to(x.device), mask)
-            bt = baseline_tensor(b, x)
-            rows.append(torch.where(on, x.unsqueeze(0), bt.unsqueeze(0)).reshape((k * n,) + tuple(x.shape[1:])))
+            rows.append(blend_coalitions(x, baseline_tensor(b, x), mask, z.to(x.device)))
         return tuple(rows)
 
 
 class OutputStore:
     """Accumulator keeping every target output: ``values`` is (P, O)."""
 
+    deferred = True
+
     def __init__(self, n_perturbations: int) -> None:
         self.n_perturbations = n_perturbations
         self.values: Optional[Tensor] = None
 
     def update(self, p0: int, p1: int, outputs: Tensor) -> None:
+        if self.values is None and (p0, p1) == (0, self.n_perturbations):
+            self.values = outputs
+            return
         if self.values is None:
             self.values = torch.empty((self.n_perturbations,) + tuple(outputs.shape[1:]),
                                       dtype=outputs.dtype, device=outputs.device)
@@ -98,5 +84,5 @@ def evaluate_coalitions(
     return store.values
 
 
-__all__ = ["CoalitionPlan", "OutputStore", "evaluate_coalitions", "expand_coalitions",
+__all__ = ["CoalitionPlan", "OutputStore", "evaluate_coalitions",
            "initial_outputs"]

@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.distributions.categorical import Categorical
 
 from fastxai.ops import coalitions as ops
+from fastxai.ops.row_order_stats import row_order_stats
 
 
 def captum_fit_draw(n_features: int) -> None:
@@ -144,34 +145,56 @@ def _replayed_kernel_shap(probs_2d: Tensor, n_examples: int, n_draw: int, m: int
     block = n_draw * per + m + 3  # one example: its samples, then the fit's draws
     total = n_examples * block
     start = torch.get_rng_state()
-    uni_all = torch.rand(total)  # word w -> its float32 uniform (low 24 bits * 2^-24)
+    # word w -> its float32 uniform (low 24 bits * 2^-24), read one example at a time so the
+    # generator's state at each example's first word is kept for exact re-draws below
+    states = []
+    uni_all = torch.empty(n_examples, block)
+    for e in range(n_examples):
+        states.append(torch.get_rng_state())
+        torch.rand(block, out=uni_all[e])
     end = torch.get_rng_state()  # where Captum leaves the generator
     torch.set_rng_state(start)
-    d_even = torch.rand((total + 1) // 2 + 1, dtype=torch.float64)
+    d_even = torch.rand((total + 1) // 2 + 1, dtype=torch.float64)  # doubles from words 2i, 2i+1
     torch.set_rng_state(start)
     _skip_words(1)
-    d_odd = torch.rand(total // 2 + 1, dtype=torch.float64)
+    d_odd = torch.rand(total // 2 + 1, dtype=torch.float64)  # doubles from words 2i+1, 2i+2
     s = torch.arange(n_examples * n_draw, dtype=torch.int64)
     off = (s // max(n_draw, 1)) * block + (s % max(n_draw, 1)) * per
-    pos = off[:, None] + 2 * torch.arange(m)[None]
-    u = torch.where(pos % 2 == 0, d_even[pos // 2], d_odd[((pos - 1) // 2).clamp(min=0)])
-    score = probs_2d / (-torch.log1p(-u)).float()  # multinomial's argmax(p / Exp(1))
+    # A sample's 2M exponential words start at ``off``: its M doubles are consecutive entries
+    # of the stream of ``off``'s parity. With ``per`` even every sample of an example has the
+    # example's parity, so the example's doubles are one strided view; otherwise gather.
+    if per % 2 == 0:
+        parts = []
+        for e in range(n_examples):
+            o = e * block
+            src, first = (d_even, o // 2) if o % 2 == 0 else (d_odd, (o - 1) // 2)
+            parts.append(src.as_strided((n_draw, m), (per // 2, 1), first))
+        u = torch.cat(parts)
+    else:
+        first = torch.where(off % 2 == 0, off // 2, d_even.numel() + (off - 1) // 2)
+        u = torch.cat([d_even, d_odd])[first[:, None] + torch.arange(m)[None]]
+    # multinomial's argmax(p / Exp(1)); Exp(1) = -log1p(-u) in float32 (torch works in double
+    # and rounds: the ~1e-7 relative difference is far inside the near-tie margin below)
+    score = probs_2d / -torch.log1p(-u.float())
     top2 = score.topk(2, dim=1).values
     ks = score.argmax(dim=1)
-    uni = uni_all[off[:, None] + 2 * m + torch.arange(m + tail)[None]]
+    # the randn words of every sample: a view per example (samples are ``per`` words apart)
+    uni = uni_all[:, : n_draw * per].reshape(n_examples, n_draw, per)[:, :, 2 * m:]
+    uni = uni.reshape(n_examples * n_draw, m + tail)
     vals = uni[:, :m].clone()
     for i in range(0, m - 15, 16):
         vals[:, i:i + 16] = _box_muller16(vals[:, i:i + 16])
     if tail:
         vals[:, m - 16:] = _box_muller16(uni[:, m:])
-    srt = vals.sort(dim=1).values
-    lo = srt.gather(1, (m - ks - 1).clamp(min=0)[:, None])[:, 0]  # Captum's kthvalue threshold
-    hi = srt.gather(1, (m - ks).clamp(max=m - 1)[:, None])[:, 0]
+    # Captum's kthvalue threshold (the (M-k)-th smallest) and the next value up
+    pair = row_order_stats(vals, (m - ks - 1).clamp(min=0))
+    lo, hi = pair[:, 0], pair[:, 1]
     unsure = ((top2[:, 0] - top2[:, 1]) <= _TIE_EPS * top2[:, 0]) | ((hi - lo) <= _TIE_EPS * (1 + hi.abs()))
     z = vals > lo[:, None]
     for i in unsure.nonzero().flatten().tolist():  # exact replay from the sample's offset
-        torch.set_rng_state(start)
-        _skip_words(int(off[i]))
+        e = i // max(n_draw, 1)
+        torch.set_rng_state(states[e])
+        _skip_words(int(off[i]) - e * block)
         k = torch.multinomial(probs_2d, 1, True)[0]
         z[i] = _threshold(k, torch.randn(1, m))[0]
     torch.set_rng_state(end)
