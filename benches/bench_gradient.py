@@ -7,7 +7,7 @@
 Models: a ~1M-parameter ResNet-style conv net (3x64x64 images) and an MLP 40-256-256-2
 (64 rows). Rows: IG n_steps=50 (default gausslegendre), NoiseTunnel(IG) nt_samples=10,
 GradientShap n_samples=50, each with the forward+backward floor (the same rows pushed through
-fwd+bwd w.r.t. the input at the best batch of 16/32/64). Also a gausslegendre-vs-riemann_trapezoid
+fwd+bwd w.r.t. the input at the best batch of 16/32/64; MLP: 64 to 3200). Also a gausslegendre-vs-riemann_trapezoid
 convergence table. 1 torch thread. The table goes to ``--out``.
 """
 from __future__ import annotations
@@ -44,10 +44,12 @@ def ab(a: Callable[[], object], b: Callable[[], object], reps: int) -> Tuple[flo
     return statistics.median(ta), statistics.median(tb)
 
 
-def floor(model: nn.Module, x: torch.Tensor, rows: int, target: int, reps: int) -> float:
-    """Best time to push ``rows`` rows through forward+backward w.r.t. the input."""
+def floor(model: nn.Module, x: torch.Tensor, rows: int, target: int, reps: int,
+          sizes: Tuple[int, ...] = (16, 32, 64)) -> float:
+    """Best time to push ``rows`` rows through forward+backward w.r.t. the input, over the
+    batch sizes ``sizes``."""
     best = float("inf")
-    for bs in (16, 32, 64):
+    for bs in sizes:
         def run() -> None:
             done = 0
             while done < rows:
@@ -97,6 +99,7 @@ def main() -> None:
     p.add_argument("--nt-steps", type=int, default=20, help="IG n_steps inside NoiseTunnel")
     p.add_argument("--full", action="store_true", help="issue sizes: conv batch 8, NT batch 8 x n_steps 50")
     p.add_argument("--memory", action="store_true", help="also measure peak RSS at 224x224")
+    p.add_argument("--rows", default="ig,ig_mlp,nt,gs", help="comma list of ig, ig_mlp, nt, gs")
     p.add_argument("--out", default="benches/results/gradient.md")
     args = p.parse_args()
     if args.full:
@@ -111,30 +114,38 @@ def main() -> None:
     params = sum(p.numel() for p in conv.parameters())
     rows = []
 
-    def row(name: str, captum_fn, ours_fn, n_rows: int, model, xin, reps: int) -> None:
+    def row(name: str, captum_fn, ours_fn, n_rows: int, model, xin, reps: int,
+            sizes: Tuple[int, ...] = (16, 32, 64)) -> None:
         tc, tf = ab(captum_fn, ours_fn, reps)
-        fl = floor(model, xin, n_rows, 0, reps)
+        fl = floor(model, xin, n_rows, 0, reps, sizes)
         rows.append((name, tc, tf, fl))
         print(f"{name}: captum {tc:.3f}s fastxai {tf:.3f}s floor {fl:.3f}s", flush=True)
 
+    want = set(args.rows.split(","))
     ig_c, ig_f = ca.IntegratedGradients(conv), fa.IntegratedGradients(conv)
-    row(f"IG n_steps=50, conv {cb}x3x64x64", lambda: ig_c.attribute(x, target=0, n_steps=50),
-        lambda: ig_f.attribute(x, target=0, n_steps=50), 50 * cb, conv, x, args.reps)
+    if "ig" in want:
+        row(f"IG n_steps=50, conv {cb}x3x64x64", lambda: ig_c.attribute(x, target=0, n_steps=50),
+            lambda: ig_f.attribute(x, target=0, n_steps=50), 50 * cb, conv, x, args.reps)
     igt_c, igt_f = ca.IntegratedGradients(tab), fa.IntegratedGradients(tab)
-    row("IG n_steps=50, MLP 64x40", lambda: igt_c.attribute(xt, target=0, n_steps=50),
-        lambda: igt_f.attribute(xt, target=0, n_steps=50), 3200, tab, xt, args.reps)
+    if "ig_mlp" in want:
+        # the MLP's fastest batch is far above the conv net's: search up to one batch of all rows
+        row("IG n_steps=50, MLP 64x40", lambda: igt_c.attribute(xt, target=0, n_steps=50),
+            lambda: igt_f.attribute(xt, target=0, n_steps=50), 3200, tab, xt, args.reps,
+            (64, 128, 256, 512, 1024, 3200))
     xn = x[: args.nt_batch]
     nt_c, nt_f = ca.NoiseTunnel(ig_c), fa.NoiseTunnel(ig_f)
     ns = args.nt_steps
-    row(f"NoiseTunnel(IG) nt=10 n_steps={ns}, conv {args.nt_batch}x3x64x64",
-        lambda: nt_c.attribute(xn, nt_samples=10, stdevs=0.1, target=0, n_steps=ns),
-        lambda: nt_f.attribute(xn, nt_samples=10, stdevs=0.1, target=0, n_steps=ns),
-        10 * ns * args.nt_batch, conv, xn, args.reps)
+    if "nt" in want:
+        row(f"NoiseTunnel(IG) nt=10 n_steps={ns}, conv {args.nt_batch}x3x64x64",
+            lambda: nt_c.attribute(xn, nt_samples=10, stdevs=0.1, target=0, n_steps=ns),
+            lambda: nt_f.attribute(xn, nt_samples=10, stdevs=0.1, target=0, n_steps=ns),
+            10 * ns * args.nt_batch, conv, xn, args.reps)
     gs_c, gs_f = ca.GradientShap(conv), fa.GradientShap(conv)
     bl = torch.randn(10, 3, 64, 64) * 0.1
-    row(f"GradientShap n_samples=50, conv {cb}x3x64x64",
-        lambda: gs_c.attribute(x, bl, n_samples=50, target=0),
-        lambda: gs_f.attribute(x, bl, n_samples=50, target=0), 50 * cb, conv, x, args.reps)
+    if "gs" in want:
+        row(f"GradientShap n_samples=50, conv {cb}x3x64x64",
+            lambda: gs_c.attribute(x, bl, n_samples=50, target=0),
+            lambda: gs_f.attribute(x, bl, n_samples=50, target=0), 50 * cb, conv, x, args.reps)
 
     # convergence: max |delta| vs n_steps (float64 MLP)
     tab64 = mlp().double().eval()
@@ -156,7 +167,7 @@ def main() -> None:
         "# Gradient family: fastxai vs Captum 0.9", "",
         f"Machine: {machine}. Conv net: SmallResNet ({params/1e6:.2f} M params), eval. "
         f"Interleaved A/B, median of {args.reps} pairs after a warm-up; floor = the same rows through "
-        "forward+backward (w.r.t. the input) at the best of batch 16/32/64. Both at their defaults "
+        "forward+backward (w.r.t. the input) at the best of batch 16/32/64 (MLP: 64 ... 3200). Both at their defaults "
         "(Captum: internal_batch_size=None; fastxai: calibrated chunks).", "",
         "| method | Captum s | fastxai s | floor s | Captum/floor | fastxai/floor | speed-up |",
         "|---|---:|---:|---:|---:|---:|---:|",

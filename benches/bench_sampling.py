@@ -4,12 +4,13 @@ model evaluation against exact Shapley values.
 Plain script: ``python benches/bench_sampling.py [--pairs 5] [--out benches/results/sampling.md]``.
 Protocol: 1 torch thread, Captum and fastxai interleaved (A B A B ...), median of ``--pairs``
 pairs with the min-max spread; the first (calibration) call of each method is timed
-separately. The floor (the same number of model rows pushed through the model in 64-row
-chunks, nothing else) is timed inside every pair too. Runs in < 3 min at the defaults on a 2-core machine.
+separately. The floor (the same number of model rows pushed through the model at its
+fastest batch size, nothing else) is timed inside every pair too. Runs in < 3 min at the
+defaults on a 2-core machine; ``--resnet --conv-samples 512 --cases conv`` is the issue's
+conv setup (~15 min: Captum's one-row loop takes ~40 s a call there).
 
-Deviations from the issue's setup (said in the results too): the conv net is a small
-61k-parameter CNN and conv KernelShap / Lime use n_samples=256 by default (the 1M-param ResNet makes Captum's one-row loops take minutes per
-call); Captum's tabular Lime / KernelShap are timed on 8 of the 64 rows and scaled x8 (their
+Deviations from the issue's setup at the defaults (said in the results too): the conv net
+is a small 61k-parameter CNN and conv KernelShap / Lime use n_samples=256; Captum's tabular Lime / KernelShap are timed on 8 of the 64 rows and scaled x8 (their
 per-example loop is sequential, so their time is linear in rows; fastxai runs all 64).
 """
 from __future__ import annotations
@@ -71,6 +72,15 @@ def floor_fn(model: nn.Module, x: torch.Tensor, rows: int, chunk: int = 64) -> C
 
     run()
     return run
+
+
+def best_chunk(model: nn.Module, x: torch.Tensor) -> int:
+    """The batch size (of 16 ... 1024) that pushes rows through ``model`` fastest."""
+    times = {}
+    for chunk in (16, 32, 64, 128, 256, 512, 1024):
+        run = floor_fn(model, x, 2 * chunk if chunk >= 256 else 512, chunk)
+        times[chunk] = min(timed(run) for _ in range(2)) / max(512, 2 * chunk)
+    return min(times, key=times.get)
 
 
 def interleave(cap: Callable[[], object], fx: Callable[[], object], floor: Callable[[], None],
@@ -138,6 +148,10 @@ def main() -> None:
     ap.add_argument("--n-samples", type=int, default=512, help="tabular KernelShap / Lime samples")
     ap.add_argument("--conv-samples", type=int, default=256,
                     help="conv KernelShap / Lime samples (512 takes > 3 min with Captum's one-row loop)")
+    ap.add_argument("--resnet", action="store_true",
+                    help="the issue's conv setup: the ~1M-param SmallResNet (slow: Captum's KernelShap "
+                         "at n=512 takes ~40 s a call there)")
+    ap.add_argument("--cases", default="conv,tabular", help="comma list of conv, tabular, accuracy")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "sampling.md"))
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -147,7 +161,14 @@ def main() -> None:
     SC = args.conv_samples
     lines = []
 
-    cnn = small_cnn()
+    want = set(args.cases.split(","))
+    if args.resnet:
+        from benches.models import SmallResNet
+
+        torch.manual_seed(0)
+        cnn = SmallResNet().eval()
+    else:
+        cnn = small_cnn()
     xc = torch.randn(8, 3, 64, 64)
     mc = grid_mask(64, 64, 8)  # 64 superpixels
     tgt = 3
@@ -165,8 +186,11 @@ def main() -> None:
                   lambda: ca.ShapleyValueSampling(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=5, perturbations_per_eval=64),
                   lambda: ShapleyValueSampling(cnn).attribute(xc, target=tgt, feature_mask=mc, n_samples=5), 1))
 
+    if "conv" not in want:
+        cases = []
     mlp = tab_mlp()
     xt = torch.randn(64, 40)
+    n_conv = len(cases)
     xt8 = xt[:8]
     cases.append(("tabular KernelShap n=%d, 64 rows" % S, 64 * S, mlp, xt,
                   lambda: ca.KernelShap(mlp).attribute(xt8, target=1, n_samples=S),
@@ -181,9 +205,11 @@ def main() -> None:
                   lambda: ca.Lime(mlp).attribute(xt8, target=1, n_samples=S),
                   lambda: Lime(mlp).attribute(xt, target=1, n_samples=S, seed=0), 8))
 
+    if "tabular" not in want:
+        cases = cases[:n_conv]
     rows = []
     for name, n_rows, model, x, cap, fx, scale in cases:
-        r = interleave(cap, fx, floor_fn(model, x, n_rows), args.pairs)
+        r = interleave(cap, fx, floor_fn(model, x, n_rows, best_chunk(model, x)), args.pairs)
         fl = statistics.median(r["floor"])
         tc = [t * scale for t in r["captum"]]
         tf = r["fastxai"]
@@ -193,7 +219,7 @@ def main() -> None:
                     f"{mc_ / mf:.1f}x | {mf / fl:.2f} | {mc_ / fl:.2f} |")
         print(rows[-1], flush=True)
 
-    acc = accuracy_rows(args.pairs)
+    acc = accuracy_rows(args.pairs) if "accuracy" in want else []
     for a in acc:
         print(a, flush=True)
     total = time.perf_counter() - t_start
@@ -206,18 +232,19 @@ def main() -> None:
     lines += [
         "# Sampling methods vs Captum 0.9 (bench_sampling.py)",
         "",
-        f"Machine: {cpu}, {os.cpu_count()} cores (shared with other jobs), torch {torch.__version__}, "
+        f"Machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"1 torch thread, CPU. {args.pairs} interleaved pairs, median [min-max] seconds; "
         f"whole run {total:.0f} s.",
-        f"Conv net: small 4-layer CNN (61k params), batch 8 x 3x64x64, 64 superpixels (8x8 cells), "
-        f"KernelShap / Lime with n_samples={SC} (512 in the issue: reduced to keep the run under "
-        "3 min, since Captum's one-row loop dominates). "
+        (f"Conv net: SmallResNet (~1.05M params, the issue's), batch 8 x 3x64x64, 64 superpixels "
+         f"(8x8 cells), KernelShap / Lime with n_samples={SC}. " if args.resnet else
+         f"Conv net: small 4-layer CNN (61k params), batch 8 x 3x64x64, 64 superpixels (8x8 cells), "
+         f"KernelShap / Lime with n_samples={SC} (the issue: the ~1M-param ResNet and 512, run with "
+         "--resnet --conv-samples 512; reduced here to keep the run short). ") +
         "Tabular: MLP 40-256-256-2. Captum at its defaults (perturbations_per_eval=1) unless stated; "
         "fastxai at its defaults (engine-chosen batch; no seed = Captum's RNG draws, bit-for-bit "
         "the same coalitions).",
-        "floor = the same number of model rows pushed through the model in 64-row chunks, timed "
-        "interleaved with the pairs (median). The machine was shared with other jobs (load ~4 on "
-        "2 cores): single timings vary by up to 2x, read the ratios as rough.",
+        "floor = the same number of model rows pushed through the model at its fastest batch "
+        "size (of 16 ... 1024, measured first), timed interleaved with the pairs (median).",
         "",
         "| case | Captum s | fastxai s | fastxai 1st call s | floor s | speed-up | fastxai/floor | Captum/floor |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
