@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -74,9 +74,11 @@ def select_row_outputs(output: Tensor, target: TargetType) -> Tensor:
 
 
 def differentiate(
-    out: Tensor, wrt: Tuple[Tensor, ...], what: str = "the inputs"
+    out: Tensor, wrt: Tuple[Tensor, ...], what: str = "the inputs",
+    grad_kwargs: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Tensor, ...]:
-    """d(sum of ``out``)/d``wrt`` (equal to Captum's ``grad(unbind(out), wrt)``)."""
+    """d(sum of ``out``)/d``wrt`` (equal to Captum's ``grad(unbind(out), wrt)``);
+    ``grad_kwargs`` go to ``torch.autograd.grad`` (Captum's argument of that name)."""
     if not out.requires_grad:
         raise InputError(
             "forward_func's output does not require grad, so it cannot be differentiated with "
@@ -84,7 +86,8 @@ def differentiate(
             "through numpy / integer ops?"
         )
     try:
-        grads = torch.autograd.grad(out, wrt, torch.ones_like(out), allow_unused=True)
+        kwargs = {"allow_unused": True, **(grad_kwargs or {})}
+        grads = torch.autograd.grad(out, wrt, torch.ones_like(out), **kwargs)
     except RuntimeError as exc:
         raise InputError(f"backward through forward_func failed for {what}: {exc}") from exc
     missing = [i for i, g in enumerate(grads) if g is None]
@@ -185,6 +188,7 @@ def iterate_gradients(
     min_steps: int = 1,
     mode_tag: str = "grad",
     presliced: bool = False,
+    grad_kwargs: Optional[Dict[str, Any]] = None,
 ) -> Iterator[GradientChunk]:
     """Yield :class:`GradientChunk` s covering steps ``[0, n_steps)`` in order.
 
@@ -251,7 +255,7 @@ def iterate_gradients(
                 raw_out = None if layer is not None else call_forward(forward_func, fwd_inputs, args)
             if layer is None:
                 out = select_row_outputs(raw_out, tgt)
-                grads = differentiate(out, leaves)
+                grads = differentiate(out, leaves, grad_kwargs=grad_kwargs)
                 captured: Tuple[Tensor, ...] = ()
                 is_tuple = False
             else:
@@ -278,6 +282,7 @@ def iterate_gradients(
                 grads = differentiate(
                     out, captured,
                     "layer " + ", ".join(describe_layer(forward_func, l) for l in layers),
+                    grad_kwargs,
                 )
         yield GradientChunk(s0, s1, grads, tuple(t.detach() for t in captured), out.detach(), is_tuple)
         if sizer is not None:
@@ -318,13 +323,14 @@ def layer_gradients_and_evals(
     target: TargetType,
     additional_args: Optional[Tuple[Any, ...]],
     layer_input: bool = False,
+    grad_kwargs: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...], bool]:
     """Gradients of the target outputs w.r.t. a layer's output (or input), and its values."""
     (chunk,) = list(
         iterate_gradients(
             forward_func, lambda s0, s1: (inputs, None), 1, inputs[0].shape[0], target,
             additional_args, inputs, internal_batch_size=max(1, inputs[0].shape[0]),
-            layer=layer, layer_input=layer_input,
+            layer=layer, layer_input=layer_input, grad_kwargs=grad_kwargs,
         )
     )
     return chunk.grads, chunk.layer, chunk.layer_is_tuple

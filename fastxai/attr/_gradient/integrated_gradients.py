@@ -7,7 +7,7 @@ never exist at once.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -43,6 +43,7 @@ def integrate_path(
     layer_input: bool = False,
     model_inputs: Optional[Tuple[Tensor, ...]] = None,
     layer_counts: Optional[List[int]] = None,
+    grad_kwargs: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Tensor, ...]:
     """sum_s w_s * grad at b + alpha_s (x - b), per tensor of ``xs`` ((N, ...) each).
 
@@ -73,10 +74,15 @@ def integrate_path(
         forward_func, build, n_steps, n, target, args, model_inputs or xs,
         internal_batch_size=internal_batch_size, max_batch=max_batch, max_memory=max_memory,
         layer=layer, layer_input=layer_input, inject=layer is not None, layer_counts=layer_counts,
-        mode_tag="ig",
+        mode_tag="ig", grad_kwargs=grad_kwargs,
     ):
-        for acc, g in zip(accs, chunk.grads):
-            ig_weighted_sum(g, w64[chunk.s0 : chunk.s1], n, acc)  # fused, in step order
+        for i, g in enumerate(chunk.grads):
+            if g.requires_grad:  # grad_kwargs create_graph=True: keep the graph (torch ops)
+                k = chunk.s1 - chunk.s0
+                wk = w64[chunk.s0 : chunk.s1].reshape((k,) + (1,) * g.dim())
+                accs[i] = accs[i] + (g.reshape((k, n) + tuple(g.shape[1:])) * wk.to(g)).sum(0)
+            else:
+                ig_weighted_sum(g, w64[chunk.s0 : chunk.s1], n, accs[i])  # fused, in step order
     return tuple(acc.to(x.dtype) for acc, x in zip(accs, xs))
 
 

@@ -105,7 +105,7 @@ class LayerGradientXActivation(_LayerGradient):
         for layer in layers:
             # the gradient w.r.t. one layer does not depend on the others being captured
             grads, evals, _ = layer_gradients_and_evals(
-                self.forward_func, layer, tup, target, args, attribute_to_layer_input,
+                self.forward_func, layer, tup, target, args, attribute_to_layer_input, grad_kwargs,
             )
             out = tuple(g * e for g, e in zip(grads, evals)) if self._multiply_by_inputs else grads
             res.append(format_output(len(out) > 1, out))
@@ -131,7 +131,7 @@ class LayerGradCam(_LayerGradient):
         tup, _ = format_inputs(inputs)
         grads, evals, _ = layer_gradients_and_evals(
             self.forward_func, self.layer, tup, target, format_additional_args(additional_forward_args),
-            attribute_to_layer_input,
+            attribute_to_layer_input, grad_kwargs,
         )
         weights = tuple(
             g.mean(dim=tuple(range(2, g.dim())), keepdim=True) if g.dim() > 2 else g for g in grads
@@ -255,7 +255,7 @@ class LayerIntegratedGradients(_LayerGradient):
             internal_batch_size, max_batch, max_memory,
             layer=self.layer if isinstance(self.layer, list) else layers[0],
             layer_input=attribute_to_layer_input, model_inputs=tuple(t.detach() for t in tup),
-            layer_counts=counts,
+            layer_counts=counts, grad_kwargs=grad_kwargs,
         )
         if self._multiply_by_inputs:
             attrs = tuple(t * (x - b) for t, x, b in zip(total, x_layer, b_layer))
@@ -319,6 +319,7 @@ class LayerConductance(_LayerGradient):
             self.forward_func, build, n_steps + 1, n, target, args, tup,
             internal_batch_size=internal_batch_size, max_batch=max_batch, max_memory=max_memory,
             layer=self.layer, layer_input=attribute_to_layer_input, mode_tag="cond",
+            grad_kwargs=grad_kwargs,
         ):
             k = ch.s1 - ch.s0
             evals = tuple(e.reshape((k, n) + tuple(e.shape[1:])) for e in ch.layer)

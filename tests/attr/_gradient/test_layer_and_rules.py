@@ -324,3 +324,20 @@ def test_layer_conductance_result_does_not_depend_on_chunking():
     for r in runs[1:]:
         assert torch.equal(r, runs[0])
     assert_close(runs[0], captum_attr.LayerConductance(m, m.act).attribute(x, n_steps=200), torch.float32)
+
+
+def test_grad_kwargs_reach_autograd_like_captum(net, x):
+    """``grad_kwargs`` go to torch.autograd.grad: with create_graph=True the attributions carry
+    a graph (differentiable again), as Captum's do."""
+    layer = net.conv2 if hasattr(net, "conv2") else [m for m in net.modules() if isinstance(m, nn.Conv2d)][-1]
+    for cls in ("LayerGradCam", "LayerGradientXActivation"):
+        ours = getattr(fa, cls)(net, layer).attribute(x, target=1, grad_kwargs={"create_graph": True})
+        theirs = getattr(captum_attr, cls)(net, layer).attribute(x, target=1, grad_kwargs={"create_graph": True})
+        assert ours.requires_grad and theirs.requires_grad
+        assert_close(ours.detach(), theirs.detach())
+        plain = getattr(fa, cls)(net, layer).attribute(x, target=1)
+        assert not plain.requires_grad
+    ig = fa.LayerIntegratedGradients(net, layer).attribute(x, target=1, n_steps=4, grad_kwargs={"create_graph": True})
+    assert ig.requires_grad
+    want = captum_attr.LayerIntegratedGradients(net, layer).attribute(x, target=1, n_steps=4)
+    assert_close(ig.detach(), want)
