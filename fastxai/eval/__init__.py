@@ -2,10 +2,11 @@
 
 Modules (one job each): ``state`` (mergeable metric states), ``boxes`` (rasterisation),
 ``inputs`` (input rules), ``localisation`` / ``overlap`` (heat map vs annotation scores),
-``faithfulness`` (deletion / insertion, faithfulness correlation, sparseness, complexity), ``randomisation`` (MPRT),
+``faithfulness`` (deletion / insertion, faithfulness correlation, sparseness, complexity), ``road`` (ROAD with
+batched noisy linear imputation), ``otsu`` (cheXlocalize Otsu binarisation), ``randomisation`` (MPRT),
 ``groups`` (``group_report``, ``GroupMetrics``), ``group_report`` (``GroupReport``),
 ``group_stats`` / ``group_metrics`` / ``group_aggregates`` / ``bootstrap`` (its engine).
-See docs/notes/eval.md for the semantics fixed here.
+See docs/evaluator.md for the semantics fixed here.
 """
 from fastxai.eval.boxes import boxes_to_mask
 from fastxai.eval.errors import InputError
@@ -25,7 +26,9 @@ from fastxai.eval.localisation import (
 from fastxai.eval.overlap import (
     MeanIoU, OverlapAtThresholds, OverlapAtTopK, overlap_at_thresholds, overlap_at_top_k, saporta_iou,
 )
+from fastxai.eval.otsu import otsu_masks, otsu_threshold, saporta_iou_otsu, uint8_levels
 from fastxai.eval.randomisation import model_parameter_randomisation, spearman
+from fastxai.eval.road import RoadCurve, combine_road, noisy_linear_imputation, road_combined, road_curve
 from fastxai.eval.state import MeanMetric, Metric
 
 __all__ = [
@@ -39,4 +42,6 @@ __all__ = [
     "group_report", "scores_by_group", "regression_report", "GroupReport", "GroupMetrics", "GroupMetricWarning", "ScoreMetric",
     "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
     "equalized_odds_ratio", "equal_opportunity_difference", "model_parameter_randomisation", "spearman",
+    "road_curve", "road_combined", "combine_road", "RoadCurve", "noisy_linear_imputation",
+    "otsu_threshold", "otsu_masks", "saporta_iou_otsu", "uint8_levels",
 ]

@@ -61,11 +61,22 @@ class ScoreMetric:
 
 
 TPR_AT_SPEC = "tpr_at_spec_"
+TPR_AT_SPEC_INTERP = "tpr_at_spec_interp_"
+
+
+def is_interp(name: str) -> bool:
+    """True for MEDFAIR's interpolated ``tpr_at_spec_interp_<s>``."""
+    return name.startswith(TPR_AT_SPEC_INTERP)
 
 
 def spec_level(name: str) -> float:
-    """The specificity level s of a ``tpr_at_spec_<s>`` metric name."""
-    return float(name[len(TPR_AT_SPEC):])
+    """The specificity level s of a ``tpr_at_spec_<s>`` / ``tpr_at_spec_interp_<s>`` metric name."""
+    return float(name[len(TPR_AT_SPEC_INTERP if is_interp(name) else TPR_AT_SPEC):])
+
+
+def spec_key(name: str) -> str:
+    """The statistics key of a TPR-at-specificity metric name (level normalised: 0.80 -> 0.8)."""
+    return f"{TPR_AT_SPEC_INTERP if is_interp(name) else TPR_AT_SPEC}{spec_level(name)}"
 
 
 def is_score_metric(name: str) -> bool:
@@ -81,7 +92,8 @@ def higher_is_better(name: str) -> Optional[bool]:
 def canonical(name: str) -> str:
     """Built-in metric name after aliases; raises for unknown names.
 
-    ``tpr_at_spec_<s>`` (e.g. ``tpr_at_spec_0.8``): largest TPR at specificity >= s (torchmetrics semantics).
+    ``tpr_at_spec_<s>`` (e.g. ``tpr_at_spec_0.8``): largest TPR at specificity >= s (torchmetrics semantics);
+    ``tpr_at_spec_interp_<s>``: MEDFAIR's ``interp1d(1 - fpr, tpr)(s)`` on sklearn's ``roc_curve``.
     """
     key = ALIASES.get(name, name)
     if key.startswith(TPR_AT_SPEC):
@@ -105,7 +117,8 @@ def needs(names) -> Dict[str, bool]:
         "hist": "auroc_binned" in names or "auroc_binned_bound" in names,
         "sq": "brier" in names or "nll" in names,
         "auroc": "auroc" in names,
-        "tpr_at_spec": sorted({spec_level(n) for n in names if n.startswith(TPR_AT_SPEC)}),
+        "tpr_at_spec": sorted({spec_level(n) for n in names if n.startswith(TPR_AT_SPEC) and not is_interp(n)}),
+        "tpr_at_spec_interp": sorted({spec_level(n) for n in names if is_interp(n)}),
         "ece_data_range": "ece_data_range" in names,
     }
 
@@ -123,12 +136,14 @@ def row_stats(y: torch.Tensor, yhat: torch.Tensor, score: Optional[torch.Tensor]
         st["sq"] = S.squared_and_log_loss(codes, n_groups, y, score, W)
     if need["hist"]:
         st["hist"] = S.score_histogram(codes, n_groups, y, score, W, auroc_bins)
-    if need["auroc"] or need["tpr_at_spec"]:
+    if need["auroc"] or need["tpr_at_spec"] or need.get("tpr_at_spec_interp"):
         plan = plan or S.auroc_plan(codes, n_groups, score)
     if need["auroc"]:
         st["auroc"] = S.auroc(plan, y, W)
     for level in need["tpr_at_spec"]:
         st[f"{TPR_AT_SPEC}{level}"] = S.tpr_at_specificity(plan, y, W, level)
+    for level in need.get("tpr_at_spec_interp", []):
+        st[f"{TPR_AT_SPEC_INTERP}{level}"] = S.tpr_at_specificity_interp(plan, y, W, level)
     if need["ece_data_range"]:
         st["ece_data_range"] = S.ece_data_range(codes, n_groups, y, score, W, data_range_bins)
     return st
@@ -165,7 +180,7 @@ def values(name: str, st: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.
     if name == "count":
         return count.clone(), torch.zeros_like(empty), ""
     if name == "auroc" or name.startswith(TPR_AT_SPEC):
-        v = st["auroc" if name == "auroc" else f"{TPR_AT_SPEC}{spec_level(name)}"]
+        v = st["auroc" if name == "auroc" else spec_key(name)]
         return v, torch.isnan(v) & ~empty, "only one class"
     if name in ("auroc_binned", "auroc_binned_bound"):
         auc, bound = S.auroc_from_histogram(st["hist"])

@@ -90,29 +90,12 @@ class GroupReport:
 
     def std(self, ddof: int = 0) -> Dict[str, Summary]:
         """Standard deviation of each metric across groups (NaN groups skipped; population by default)."""
-        out = {}
-        for m in self.metrics:
-            v = self._cs(self.by_group[m])
-            ok = ~torch.isnan(v)
-            n = ok.sum(-1)
-            mean = torch.where(ok, v, 0).sum(-1) / n.clamp(min=1)
-            var = torch.where(ok, (v - mean[..., None]) ** 2, 0).sum(-1) / (n - ddof).clamp(min=1)
-            out[m] = self._out(torch.where(n > ddof, var.sqrt(), torch.full_like(var, float("nan"))))
-        return out
+        return {m: self._out(_std(self._cs(self.by_group[m]), ddof)) for m in self.metrics}
 
     def skewed_error_ratio(self) -> Dict[str, Summary]:
         """SER = max_g error_g / min_g error_g, error = 1 - m for higher-is-better metrics
         (accuracy, TPR, AUROC, ...) and m for error metrics (FPR, FNR, ECE, ...); NaN if undirected."""
-        out = {}
-        for m in self.metrics:
-            hib = GM.higher_is_better(m)
-            v = self._cs(self.by_group[m])
-            if hib is None:
-                out[m] = self._out(torch.full(v.shape[:-1], float("nan"), dtype=torch.float64))
-                continue
-            err = 1 - v if hib else v
-            out[m] = self._out(A.group_max(err) / A.group_min(err))
-        return out
+        return {m: self._out(_ser(self._cs(self.by_group[m]), GM.higher_is_better(m))) for m in self.metrics}
 
     def worst_group(self) -> Dict[str, Optional[Tuple]]:
         """Per metric (and control level) the group with the worst value (min if higher is better, else max)."""
@@ -190,6 +173,15 @@ class GroupReport:
         """Quantiles of ``group_max`` over replicates."""
         return self._agg_ci("max")
 
+    def std_ci(self, ddof: int = 0) -> Dict[str, List[Summary]]:
+        """Quantiles of ``std(ddof)`` over the same replicates (``np.quantile``, as the other summaries)."""
+        return {m: self._q(_std(bg, ddof), False, True) for m, (_, bg) in self._reps().items()}
+
+    def skewed_error_ratio_ci(self) -> Dict[str, List[Summary]]:
+        """Quantiles of ``skewed_error_ratio()`` over the same replicates (``np.quantile``; a replicate
+        where the smallest group error is 0 gives inf)."""
+        return {m: self._q(_ser(bg, GM.higher_is_better(m)), False, True) for m, (_, bg) in self._reps().items()}
+
     # outputs -------------------------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
         """Plain nested dict (floats, lists; per-control summaries keyed by the control level as a string)."""
@@ -235,6 +227,23 @@ class GroupReport:
         return "\n".join(rows)
 
     __repr__ = __str__
+
+
+def _std(v: torch.Tensor, ddof: int = 0) -> torch.Tensor:
+    """NaN-skipping standard deviation over the last dim of v (..., S) -> (...); NaN if <= ddof groups."""
+    ok = ~torch.isnan(v)
+    n = ok.sum(-1)
+    mean = torch.where(ok, v, 0).sum(-1) / n.clamp(min=1)
+    var = torch.where(ok, (v - mean[..., None]) ** 2, 0).sum(-1) / (n - ddof).clamp(min=1)
+    return torch.where(n > ddof, var.sqrt(), torch.full_like(var, float("nan")))
+
+
+def _ser(v: torch.Tensor, higher_is_better: Optional[bool]) -> torch.Tensor:
+    """Skewed error ratio max / min of the group errors over the last dim (NaN groups skipped). (..., S) -> (...)."""
+    if higher_is_better is None:
+        return torch.full(v.shape[:-1], float("nan"), dtype=torch.float64)
+    err = 1 - v if higher_is_better else v
+    return A.group_max(err) / A.group_min(err)
 
 
 def _aggregate(kind: str, v: torch.Tensor, overall: torch.Tensor, method: str) -> torch.Tensor:

@@ -247,3 +247,80 @@ def tpr_at_specificity(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor, min_sp
     cand = torch.where(spec >= min_specificity, tpr, torch.zeros_like(tpr))
     best = torch.zeros(B, G, dtype=torch.float64).scatter_reduce_(1, plan.tie_group.expand(B, -1), cand, "amax")
     return torch.where((pos_g > 0) & (neg_g > 0), best, torch.full_like(best, float("nan")))
+
+
+def _from_top(v: torch.Tensor, plan: AurocPlan) -> torch.Tensor:
+    """Σ of v over the blocks at or above each block within its group (descending cumulative sums). (B, T)."""
+    rc = torch.flip(torch.cumsum(torch.flip(v, [1]), 1), [1])  # Σ_{b' >= b}
+    rc_end = torch.cat([rc, torch.zeros_like(rc[:, :1])], 1)[:, plan.group_end[plan.tie_group]]
+    return rc - rc_end
+
+
+def _scatter(values: torch.Tensor, index: torch.Tensor, n_groups: int, reduce: str, fill: float) -> torch.Tensor:
+    """Per-group ``reduce`` ("amax" / "amin") of (B, T) values over blocks; ``fill`` where a group has none."""
+    out = torch.full((values.shape[0], n_groups), fill, dtype=values.dtype, device=values.device)
+    return out.scatter_reduce_(1, index.expand(values.shape[0], -1), values, reduce)
+
+
+def tpr_at_specificity_interp(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor, specificity: float) -> torch.Tensor:
+    """MEDFAIR's ``interp1d(1 - fpr, tpr)(specificity)`` on sklearn's ``roc_curve`` of each group.
+
+    sklearn's ROC: one point per distinct score with positive weight (thresholds ``score >= t``,
+    descending), ``drop_intermediate=True`` (a point is dropped when the second differences of both
+    its fps and tps are 0), (0, 0) prepended, fpr = fps / fps[-1]. scipy's ``interp1d`` sorts
+    x = 1 - fpr stably and calls ``np.interp``, so with j = the last sorted point with x <= s:
+    x == s -> the **highest** TPR among the points at x = s (the top of a vertical segment); else the
+    line from (x_lo, highest TPR at x_lo) to (x_hi, lowest TPR at x_hi), x_lo = max x < s,
+    x_hi = min x > s (for a staircase ROC this chord is not the ROC segment itself: MEDFAIR's value).
+    y (N,) bool, W (B, N) -> (B, G); NaN without both classes.
+    """
+    B, G = W.shape[0], plan.n_groups
+    T = plan.tie_group.numel()
+    dev = W.device
+    pos, neg = _block_weights(plan, y, W)
+    tg = plan.tie_group
+    # weight with score >= the block's score, summed from the top as sklearn's cumsum: reverse
+    # cumulative sums minus their value at the group's end; the group total is the value at its start,
+    # so the lowest ROC point has fpr = tpr = 1 exactly
+    fps, tps = _from_top(neg, plan), _from_top(pos, plan)
+    first = plan.group_start.clamp(max=max(T - 1, 0))
+    neg_g = torch.where(plan.group_end > plan.group_start, fps[:, first], torch.zeros_like(fps[:, first])) \
+        if T else torch.zeros(B, G, dtype=torch.float64, device=dev)
+    pos_g = torch.where(plan.group_end > plan.group_start, tps[:, first], torch.zeros_like(tps[:, first])) \
+        if T else torch.zeros(B, G, dtype=torch.float64, device=dev)
+    exists = (pos + neg) > 0  # sklearn drops zero-weight rows (and thus their thresholds)
+    idx = torch.arange(T, device=dev).expand(B, -1)
+    big = torch.full_like(idx, T)
+    # nearest existing block above (higher score: the previous ROC point) / below (the next ROC point)
+    above = torch.flip(torch.cummin(torch.flip(torch.where(exists, idx, big), [1]), 1).values, [1])
+    above = torch.cat([above[:, 1:], torch.full_like(above[:, :1], T)], 1)
+    below = torch.cummax(torch.where(exists, idx, torch.full_like(idx, -1)), 1).values
+    below = torch.cat([torch.full_like(below[:, :1], -1), below[:, :-1]], 1)
+    tg_ext = torch.cat([tg, tg.new_full((1,), -1)])
+    has_above = (above < T) & (tg_ext[above.clamp(max=T)] == tg)
+    has_below = (below >= 0) & (tg_ext[below.clamp(min=0).masked_fill(below < 0, T)] == tg)
+    a_i, b_i = above.clamp(max=T - 1), below.clamp(min=0)
+    # np.diff(a, 2)[k] = (a[k+2] - a[k+1]) - (a[k+1] - a[k]) with k = above, k+1 = this block, k+2 = below
+    d2f = (fps.gather(1, b_i) - fps) - (fps - fps.gather(1, a_i))
+    d2t = (tps.gather(1, b_i) - tps) - (tps - tps.gather(1, a_i))
+    kept = exists & (~has_above | ~has_below | (d2f != 0) | (d2t != 0))
+    ngt, pgt = neg_g[:, tg], pos_g[:, tg]
+    x = 1 - fps / torch.where(ngt > 0, ngt, torch.ones_like(ngt))
+    tpr = tps / torch.where(pgt > 0, pgt, torch.ones_like(pgt))
+    s = float(specificity)
+    inf = float("inf")
+    # the prepended (0, 0) point: x = 1, tpr = 0, first in sklearn order
+    exact = _scatter(torch.where(kept & (x == s), tpr, torch.full_like(tpr, -inf)), tg, G, "amax", -inf)
+    if s == 1.0:
+        exact = torch.maximum(exact, torch.zeros_like(exact))
+    x_lo = _scatter(torch.where(kept & (x < s), x, torch.full_like(x, -inf)), tg, G, "amax", -inf)
+    x_hi = _scatter(torch.where(kept & (x > s), x, torch.full_like(x, inf)), tg, G, "amin", inf)
+    if s < 1.0:
+        x_hi = torch.minimum(x_hi, torch.ones_like(x_hi))
+    y_lo = _scatter(torch.where(kept & (x == x_lo[:, tg]), tpr, torch.full_like(tpr, -inf)), tg, G, "amax", -inf)
+    y_hi = _scatter(torch.where(kept & (x == x_hi[:, tg]), tpr, torch.full_like(tpr, inf)), tg, G, "amin", inf)
+    y_hi = torch.where(x_hi == 1.0, torch.zeros_like(y_hi), y_hi)  # (0, 0) comes first at x = 1
+    slope = (y_hi - y_lo) / (x_hi - x_lo)
+    interp = slope * (s - x_lo) + y_lo
+    out = torch.where(exact > -inf, exact, interp)
+    return torch.where((pos_g > 0) & (neg_g > 0), out, torch.full_like(out, float("nan")))

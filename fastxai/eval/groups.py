@@ -106,10 +106,10 @@ class GroupMetrics(Metric):
     With ``controls`` (C control levels) the G groups are control-major (code = control * S + sensitive)
     and "overall" is per control level (fairlearn's ``control_features``).
     Built-in metric names: accuracy, balanced_accuracy, tpr, fnr, fpr, tnr, ppv, selection_rate,
-    count, auroc, tpr_at_spec_<s>, auroc_binned / auroc_binned_bound (fixed-size (G, auroc_bins, 2)
-    state, approximate with a stated bound), ece (fixed [0, 1] bins, torchmetrics), ece_data_range
-    (MEDFAIR per-group range bins), brier, nll; or callables ``fn(y_true, y_pred, [sample_weight=])`` (``ScoreMetric(fn)``
-    to receive scores).
+    count, auroc, tpr_at_spec_<s> (torchmetrics), tpr_at_spec_interp_<s> (MEDFAIR), auroc_binned /
+    auroc_binned_bound (fixed-size (G, auroc_bins, 2) state, approximate with a stated bound), ece
+    (fixed [0, 1] bins, torchmetrics), ece_data_range (MEDFAIR per-group range bins), brier, nll; or
+    callables ``fn(y_true, y_pred, [sample_weight=])`` (``ScoreMetric(fn)`` to receive scores).
     """
 
     def __init__(self, groups: Union[int, Sequence[Tuple]], metrics: Sequence[MetricArg] = DEFAULT_METRICS, *,
@@ -133,7 +133,8 @@ class GroupMetrics(Metric):
         self.threshold, self.pos_label = threshold, pos_label
         self.zero_division, self.min_group_size = zero_division, min_group_size
         self.n_bins, self.data_range_bins, self.auroc_bins = n_bins, data_range_bins, auroc_bins
-        self.row_based = bool(self.need["auroc"] or self.need["tpr_at_spec"] or self.need["ece_data_range"])
+        self.row_based = bool(self.need["auroc"] or self.need["tpr_at_spec"] or self.need["tpr_at_spec_interp"]
+                              or self.need["ece_data_range"])
         self.keep_rows = keep_rows or threshold == "best_f1" or self.row_based or any(callable(m) for m in self.names)
         self.needs_score = any(GM.is_score_metric(m) for m in builtin) or threshold == "best_f1" or \
             any(isinstance(m, GM.ScoreMetric) for m in self.names)
@@ -182,7 +183,7 @@ class GroupMetrics(Metric):
             raise InputError("groups= (integer group codes, (N,)) is required")
         y, s, p, g, w = self._validate(y_true, y_score, y_pred, groups, sample_weight)
         ones = torch.ones(1, y.numel(), dtype=torch.float64)
-        need = dict(self.need, auroc=False, ece_data_range=False, tpr_at_spec=[])
+        need = dict(self.need, auroc=False, ece_data_range=False, tpr_at_spec=[], tpr_at_spec_interp=[])
         st = GM.row_stats(y, p, s, g, self.G, ones, w, need, self.n_bins, self.data_range_bins,
                           auroc_bins=self.auroc_bins)
         self.count = self.count + st["count"][0]
@@ -287,7 +288,7 @@ class GroupMetrics(Metric):
 
     def _plans(self, rows) -> Tuple[Optional[S.AurocPlan], Optional[S.AurocPlan]]:
         """Per-group and overall AUROC plans sharing one sort of the scores (None if not needed)."""
-        if not (self.need["auroc"] or self.need["tpr_at_spec"]):
+        if not (self.need["auroc"] or self.need["tpr_at_spec"] or self.need["tpr_at_spec_interp"]):
             return None, None
         _, _, s, g, _ = rows
         order = torch.sort(s, stable=True).indices
@@ -298,6 +299,7 @@ class GroupMetrics(Metric):
         """True when every statistic the metrics need comes out of the C++ bootstrap walk
         (counts, confusion cells, exact AUROC) and no user callable is involved."""
         extra = self.need["cal"] or self.need["sq"] or self.need["hist"] or self.need["tpr_at_spec"] \
+            or self.need["tpr_at_spec_interp"] \
             or self.need["ece_data_range"]
         return not extra and not any(callable(n) for n in self.names) and eval_boot_walk.available()
 
