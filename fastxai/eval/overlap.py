@@ -19,22 +19,17 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from fastxai.eval.boxes import Boxes
-from fastxai.eval.errors import InputError
-from fastxai.eval.inputs import prepare
+from fastxai.eval.boxes import Boxes, box_ranges
+from fastxai.eval.errors import InputError, check_same_n
+from fastxai.eval.inputs import prepare, spatial_shape, to_heatmaps, warn_empty_rows
+from fastxai.ops.eval_overlap_thresholds import overlap_thresholds, overlap_thresholds_boxes
 from fastxai.ops.eval_topk_hits import mask_counts, topk_hits
 from fastxai.eval.state import MeanMetric
 
 
-def _score(pred: torch.Tensor, m: torch.Tensor, measure: str, true_pos_only: bool) -> torch.Tensor:
-    inter = mask_counts(pred & m).to(torch.float64)  # byte counts (torch's bool sum is ~20x slower)
-    sp, sm = mask_counts(pred).to(torch.float64), mask_counts(m).to(torch.float64)
-    return _score_counts(inter, sp, sm, measure, true_pos_only)
-
-
 def _score_counts(inter: torch.Tensor, sp: torch.Tensor, sm: torch.Tensor, measure: str,
                   true_pos_only: bool) -> torch.Tensor:
-    """IoU / Dice from |P ∩ G|, |P|, |G| (all (N,) float64) with the empty-set rules above."""
+    """IoU / Dice from |P ∩ G|, |P|, |G| (float64, same shape) with the empty-set rules above."""
     if measure == "iou":
         out = inter / (sp + sm - inter)
     elif measure == "dice":
@@ -51,6 +46,33 @@ def minmax_normalise(h: torch.Tensor) -> torch.Tensor:
     return shifted / shifted.amax(1, keepdim=True)
 
 
+def _warn_empty(msum: torch.Tensor) -> None:
+    warn_empty_rows(msum.cpu() == 0)  # at the stack depth of ``prepare``'s own warning
+
+
+_BOX_OPTIONS = {"image_size", "channel_reduction", "sign", "quantus_compat"}
+
+
+def _box_counts(heatmaps, boxes, thresholds, normalise, strict, image_size=None, channel_reduction: str = "sum",
+                sign: str = "signed", quantus_compat: bool = False):
+    """``overlap_thresholds`` with boxes kept as pixel ranges tested in the kernel (no (N, P) mask);
+    validation, checks and the empty-annotation warning as in ``prepare``, in the same order."""
+    spatial = spatial_shape(heatmaps, None, image_size)
+    ranges = box_ranges(boxes, spatial)
+    check_same_n(heatmaps=heatmaps, annotations=ranges)
+    h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign=sign, quantus_compat=quantus_compat)
+    _check_normalise(normalise)
+    counts = overlap_thresholds_boxes(h.reshape(h.shape[0], -1), ranges.to(h.device), spatial, thresholds,
+                                      normalise, strict)
+    _warn_empty(counts[2])
+    return counts
+
+
+def _check_normalise(normalise: str) -> None:
+    if normalise not in ("minmax", "none"):
+        raise InputError(f"normalise must be minmax|none, got {normalise!r}")
+
+
 def overlap_at_thresholds(
     heatmaps: torch.Tensor, boxes: Optional[Boxes] = None, masks: Optional[torch.Tensor] = None, *,
     thresholds: Sequence[float] = (0.5,), normalise: str = "minmax", strict: bool = True,
@@ -58,15 +80,21 @@ def overlap_at_thresholds(
 ) -> torch.Tensor:
     """IoU (or Dice) of ``h > t`` (``>=`` if not strict) vs the annotation, per threshold.
 
-    ``normalise``: ``"minmax"`` (per map) or ``"none"``. Returns (N, T) float64.
+    ``normalise``: ``"minmax"`` (per map) or ``"none"``. Returns (N, T) float64. All thresholds
+    are scored in one pass per map (``fastxai.ops.eval_overlap_thresholds``: counts |h > t|,
+    |(h > t) ∩ G| for every t, and |G|; the same decisions as ``minmax_normalise(h) > t``).
     """
-    h, m, _ = prepare(heatmaps, boxes, masks, **options)
-    if normalise == "minmax":
-        h = minmax_normalise(h.to(torch.float64))
-    elif normalise != "none":
-        raise InputError(f"normalise must be minmax|none, got {normalise!r}")
-    cols = [_score(h > t if strict else h >= t, m, measure, true_pos_only) for t in thresholds]
-    return torch.stack(cols, 1) if cols else torch.empty(h.shape[0], 0, dtype=torch.float64)
+    thresholds = list(thresholds)
+    if masks is None and boxes is not None and set(options) <= _BOX_OPTIONS:
+        pred, inter, msum = _box_counts(heatmaps, boxes, thresholds, normalise, strict, **options)
+    else:
+        h, m, _ = prepare(heatmaps, boxes, masks, **options)
+        _check_normalise(normalise)
+        pred, inter, msum = overlap_thresholds(h, m, thresholds, normalise, strict)
+    if not thresholds:
+        return torch.empty(pred.shape[0], 0, dtype=torch.float64)
+    sm = msum.to(torch.float64)[:, None].expand(-1, len(thresholds))
+    return _score_counts(inter.to(torch.float64), pred.to(torch.float64), sm, measure, true_pos_only)
 
 
 def overlap_at_top_k(

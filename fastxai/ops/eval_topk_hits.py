@@ -1,10 +1,14 @@
 """Mask pixels among the k highest pixels of each heat map, for several k, by selection.
 
 Tie rule (every backend): values > the k-th largest, then values equal to it in increasing
-flat index (as a stable descending sort). C++/OpenMP (``csrc/eval_topk_hits.cpp``: per k and
-row, a strided sample gives a threshold, one pass keeps the candidates above it, ``nth_element``
-selects among them — the whole row when too few pass) on CPU; torch reference (``kthvalue`` +
-cumulative tie count).
+flat index (as a stable descending sort); -0.0 and +0.0 tie. C++/OpenMP
+(``csrc/eval_topk_hits.cpp``: per k and row, a strided sample gives a threshold, one pass keeps
+the candidates above it, ``nth_element`` selects among them — the whole row when too few pass)
+on CPU; Triton (``kernels/eval_topk_hits.py``: per map and k a radix select on the
+order-preserving integer keys, RB bits per read of the row, then a count of the values above
+and a prefix count of the tied ones) on CUDA (CPU under ``TRITON_INTERPRET=1`` when asked for);
+torch reference (``kthvalue`` + cumulative tie count). Heat maps must be free of NaN (callers
+validate them first).
 """
 from __future__ import annotations
 
@@ -80,28 +84,39 @@ def _cpp(h: torch.Tensor, m: torch.Tensor, kt: torch.Tensor, t: int, stride: int
     return out
 
 
-def _check(h: torch.Tensor, m: torch.Tensor) -> bool:
+def _triton(h: torch.Tensor, m: torch.Tensor, kt: torch.Tensor, t: int, stride: int) -> torch.Tensor:
+    from fastxai.kernels.eval_topk_hits import topk_hits_triton
+
+    return topk_hits_triton(h.contiguous(), _as_uint8(m), kt.to(h.device).contiguous(), t, stride)
+
+
+def _check(h: torch.Tensor, m: torch.Tensor) -> str:
     if h.dim() != 2 or m.shape != h.shape:
         raise ValueError(f"h and m must both be (N, P); got {tuple(h.shape)} and {tuple(m.shape)}")
-    use_cpp = h.dtype in (torch.float32, torch.float64)
-    return backends.select("eval_topk_hits", h.device, has_cpp=use_cpp, has_triton=False) == "cpp"
+    ok = h.dtype in (torch.float32, torch.float64)
+    return backends.select("eval_topk_hits", h.device, has_cpp=ok, has_triton=ok)
 
 
 def topk_hits(h: torch.Tensor, m: torch.Tensor, ks: Sequence[int]) -> torch.Tensor:
     """|top-k(h[n]) ∩ m[n]| for each k in ``ks``. h (N, P) float32/64, m (N, P) bool -> (N, T) int64."""
-    cpp = _check(h, m)
+    backend = _check(h, m)
     p = h.shape[1]
     if any(not 0 <= int(k) <= p for k in ks):
         raise ValueError(f"every k must be in [0, {p}], got {list(ks)}")
-    if not cpp or h.numel() == 0 or len(ks) == 0:
+    if backend == "torch" or h.numel() == 0 or len(ks) == 0:
         return reference_topk_hits(h, m, ks)
-    return _cpp(h, m, torch.tensor([int(k) for k in ks], dtype=torch.int64), len(ks), 0)
+    kt = torch.tensor([int(k) for k in ks], dtype=torch.int64)
+    if backend == "triton":
+        return _triton(h, m, kt, len(ks), 0)
+    return _cpp(h, m, kt, len(ks), 0)
 
 
 def topk_hits_per_row(h: torch.Tensor, m: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """|top-k[n](h[n]) ∩ m[n]| with one k per row. h (N, P), m (N, P) bool, k (N,) in [0, P] -> (N,) int64."""
-    cpp = _check(h, m)
-    if not cpp or h.numel() == 0:
+    backend = _check(h, m)
+    if backend == "torch" or h.numel() == 0:
         return reference_topk_hits_per_row(h, m, k)
-    kt = k.to(torch.int64).clamp(0, h.shape[1]).contiguous().cpu()
-    return _cpp(h, m, kt, 1, 1)[:, 0]
+    kt = k.to(torch.int64).clamp(0, h.shape[1])
+    if backend == "triton":
+        return _triton(h, m, kt, 1, 1)[:, 0]
+    return _cpp(h, m, kt.contiguous().cpu(), 1, 1)[:, 0]

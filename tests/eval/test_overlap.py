@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import fastxai.eval.overlap as O
+from fastxai.eval.boxes import boxes_to_mask
 from tests.eval.metric_tester import check_batching
 
 
@@ -73,3 +74,45 @@ def test_streaming() -> None:
     torch.testing.assert_close(ref, torch.nanmean(full, 0))
     check_batching(lambda: O.OverlapAtTopK((5, 20)), {"heatmaps": h, "masks": m}, n=8)
     check_batching(lambda: O.MeanIoU(0.5), {"heatmaps": h, "masks": m}, n=8)
+
+
+def _loop_overlap(h, m, thresholds, normalise, strict, measure, true_pos_only):
+    """The per-threshold loop (one ``h > t`` mask each) that the fused kernel replaces."""
+    h = h.reshape(h.shape[0], -1)
+    m = m.reshape(m.shape[0], -1)
+    if normalise == "minmax":
+        h = O.minmax_normalise(h.to(torch.float64))
+    cols = []
+    for t in thresholds:
+        pred = h > t if strict else h >= t
+        inter, sp, sm = [x.sum(1).to(torch.float64) for x in (pred & m, pred, m)]
+        cols.append(O._score_counts(inter, sp, sm, measure, true_pos_only))
+    return torch.stack(cols, 1)
+
+
+@pytest.mark.parametrize("normalise,strict", [("minmax", True), ("minmax", False), ("none", True), ("none", False)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_thresholds_fused_equal_per_threshold_loop(normalise, strict, dtype) -> None:
+    """Masks path and boxes-as-ranges path (2D and volumes) give the loop's scores exactly,
+    for many thresholds including ties exactly at a threshold, constant maps and empty annotations."""
+    h, m = _case()
+    h = h.to(dtype)
+    th = [i / 8 for i in range(-2, 11)] + [0.3, 0.05]
+    for measure, tpo in [("iou", False), ("dice", True)]:
+        got = O.overlap_at_thresholds(h, masks=m, thresholds=th, normalise=normalise, strict=strict,
+                                      measure=measure, true_pos_only=tpo)
+        ref = _loop_overlap(h, m, th, normalise, strict, measure, tpo)
+        torch.testing.assert_close(got, ref, rtol=0, atol=0, equal_nan=True)
+    g = torch.Generator().manual_seed(1)
+    for spatial in [(12, 10), (4, 6, 5)]:
+        vol = torch.randint(0, 8, (5, *spatial), generator=g).to(dtype) / 4
+        vol[1] = 0.5
+        nd = len(spatial)
+        lo = torch.rand(5, 2, nd, generator=g) * torch.tensor(list(reversed(spatial)))
+        boxes = torch.cat([lo, lo + 1 + 3 * torch.rand(5, 2, nd, generator=g)], -1).double()
+        boxes[2] = 0  # no box: empty annotation
+        kw = {"image_size": spatial} if nd == 3 else {}
+        with pytest.warns(UserWarning, match="empty annotation"):
+            got = O.overlap_at_thresholds(vol, boxes=boxes, thresholds=th, normalise=normalise, strict=strict, **kw)
+        ref = _loop_overlap(vol, boxes_to_mask(boxes, spatial), th, normalise, strict, "iou", False)
+        torch.testing.assert_close(got, ref, rtol=0, atol=0, equal_nan=True)

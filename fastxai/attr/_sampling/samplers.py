@@ -176,8 +176,8 @@ def _replayed_kernel_shap(probs_2d: Tensor, n_examples: int, n_draw: int, m: int
     # multinomial's argmax(p / Exp(1)); Exp(1) = -log1p(-u) in float32 (torch works in double
     # and rounds: the ~1e-7 relative difference is far inside the near-tie margin below)
     score = probs_2d / -torch.log1p(-u.float())
-    top2 = score.topk(2, dim=1).values
-    ks = score.argmax(dim=1)
+    top2, top2_idx = score.topk(2, dim=1)
+    ks = top2_idx[:, 0]  # = argmax unless the top two tie, and near-ties are re-drawn below
     # the randn words of every sample: a view per example (samples are ``per`` words apart)
     uni = uni_all[:, : n_draw * per].reshape(n_examples, n_draw, per)[:, :, 2 * m:]
     uni = uni.reshape(n_examples * n_draw, m + tail)
