@@ -15,7 +15,7 @@ annotation are both empty (a prediction on an empty annotation scores 0); with
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -117,13 +117,22 @@ def overlap_at_top_k(
 
 
 def saporta_iou(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,
-                masks: Optional[torch.Tensor] = None, *, threshold: float = 0.5,
+                masks: Optional[torch.Tensor] = None, *, threshold: Union[float, str] = 0.5,
                 true_pos_only: bool = True, **options: Any) -> torch.Tensor:
-    """cheXlocalize threshold protocol: min-max normalise, ``h > threshold``, IoU. (N,) float64.
+    """cheXlocalize protocol: min-max normalise, binarise, IoU. (N,) float64.
 
-    Heat maps are upsampled bilinearly (align_corners=False) to the annotation size first;
-    the dataset mIoU is the NaN-skipping mean (``MeanIoU``). Otsu binarisation is not provided.
+    ``threshold``: a number (``h > threshold``, the protocol's tuned-threshold variant) or
+    ``"otsu"`` (Otsu on ``uint8(255·h)`` with holes filled, cheXlocalize's default; see
+    :func:`fastxai.eval.otsu.saporta_iou_otsu`, which takes ``fill_holes=``). Heat maps are
+    upsampled bilinearly (align_corners=False) to the annotation size first; the dataset mIoU
+    is the NaN-skipping mean (``MeanIoU``).
     """
+    if isinstance(threshold, str):
+        if threshold != "otsu":
+            raise InputError(f"threshold must be a number or 'otsu', got {threshold!r}")
+        from fastxai.eval.otsu import saporta_iou_otsu  # otsu builds on this module's inputs
+
+        return saporta_iou_otsu(heatmaps, boxes, masks, true_pos_only=true_pos_only, **options)
     return overlap_at_thresholds(heatmaps, boxes, masks, thresholds=(threshold,), normalise="minmax",
                                  strict=True, measure="iou", true_pos_only=true_pos_only, **options)[:, 0]
 
@@ -155,9 +164,10 @@ class OverlapAtTopK(MeanMetric):
 
 
 class MeanIoU(MeanMetric):
-    """Saporta et al. 2022 mIoU (``saporta_iou`` averaged, NaN skipped). Hit rate: ``PointingGame(variant="saporta")``."""
+    """Saporta et al. 2022 mIoU (``saporta_iou`` averaged, NaN skipped; ``threshold`` a number
+    or ``"otsu"``). Hit rate: ``PointingGame(variant="saporta")``."""
 
-    def __init__(self, threshold: float = 0.5, **options: Any) -> None:
+    def __init__(self, threshold: Union[float, str] = 0.5, **options: Any) -> None:
         super().__init__()
         self.options = dict(options, threshold=threshold)
 

@@ -173,3 +173,22 @@ def test_bad_inputs() -> None:
         O.otsu_masks(h)
     with pytest.raises(InputError, match="boxes= and/or masks="):
         O.saporta_iou_otsu(torch.rand(2, 4, 4))
+
+
+def test_saporta_iou_threshold_otsu_is_the_otsu_protocol():
+    from fastxai.eval import MeanIoU, saporta_iou
+
+    g = torch.Generator().manual_seed(3)
+    h = torch.rand(5, 16, 16, generator=g) ** 3
+    masks = torch.zeros(5, 16, 16, dtype=torch.bool)
+    masks[:, 4:12, 3:9] = True
+    got = saporta_iou(h, masks=masks, threshold="otsu")
+    want = O.saporta_iou_otsu(h, masks=masks)
+    assert torch.equal(torch.nan_to_num(got, -1.0), torch.nan_to_num(want, -1.0))
+    assert not torch.equal(got, saporta_iou(h, masks=masks, threshold=0.5))  # a different protocol
+    m = MeanIoU(threshold="otsu")
+    m.update(h[:2], masks=masks[:2])
+    m.update(h[2:], masks=masks[2:])
+    assert torch.isclose(m.compute().double(), want[~want.isnan()].mean(), atol=1e-12)
+    with pytest.raises(InputError, match="threshold"):
+        saporta_iou(h, masks=masks, threshold="triangle")
