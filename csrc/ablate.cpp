@@ -111,63 +111,58 @@ void occlude_boxes_t(T* out, const T* x, const T* base, const int64_t* starts, i
   }
 }
 
+template <typename T, typename Fill>
+void for_each_blend_row(T* out, const T* x, const T* base, const uint8_t* z, int64_t K, int64_t N,
+                        int64_t E, int64_t M, bool base_per_ex, bool z_per_ex, Fill fill) {
+  // fill(o, zr, xr, br, n): write output row (k, n) from its coalition zr (M,), example xr and
+  // baseline br (E,).
+#pragma omp parallel for collapse(2) schedule(static) if (K * N * E >= kParallelMin)
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t n = 0; n < N; ++n) {
+      fill(out + (k * N + n) * E, z + (k * (z_per_ex ? N : 1) + (z_per_ex ? n : 0)) * M,
+           x + n * E, base + (base_per_ex ? n * E : 0), n);
+    }
+  }
+}
+
 template <typename T>
 void blend_coalitions_t(T* out, const T* x, const T* base, const int64_t* mask, const uint8_t* z,
                         int64_t K, int64_t N, int64_t E, int64_t M, bool base_per_ex,
                         bool mask_per_ex, bool z_per_ex) {
-  if (!mask_per_ex) {
-    // Feature masks are piecewise constant along a row (superpixels, patches, groups): list
-    // the runs of equal id once, then each row is one memcpy per run from x or the baseline.
-    std::vector<int64_t> run_start, run_id;
-    for (int64_t e = 0; e < E; ++e) {
-      if (e == 0 || mask[e] != mask[e - 1]) {
-        run_start.push_back(e);
-        run_id.push_back(mask[e]);
-      }
-    }
-    run_start.push_back(E);
-    const int64_t R = static_cast<int64_t>(run_id.size());
-    if (R * 4 > E) {
-      // Short runs (tabular features, scattered masks): a lookup per element beats a memcpy
-      // per run.
-#pragma omp parallel for collapse(2) schedule(static) if (K * N * E >= kParallelMin)
-      for (int64_t k = 0; k < K; ++k) {
-        for (int64_t n = 0; n < N; ++n) {
-          const uint8_t* zr = z + (k * (z_per_ex ? N : 1) + (z_per_ex ? n : 0)) * M;
-          const T* xr = x + n * E;
-          const T* br = base + (base_per_ex ? n * E : 0);
-          T* o = out + (k * N + n) * E;
-          for (int64_t e = 0; e < E; ++e) o[e] = pick<T>(zr[mask[e]] != 0, xr[e], br[e]);
-        }
-      }
-      return;
-    }
-#pragma omp parallel for collapse(2) schedule(static) if (K * N * E >= kParallelMin)
-    for (int64_t k = 0; k < K; ++k) {
-      for (int64_t n = 0; n < N; ++n) {
-        const uint8_t* zr = z + (k * (z_per_ex ? N : 1) + (z_per_ex ? n : 0)) * M;
-        const T* xr = x + n * E;
-        const T* br = base + (base_per_ex ? n * E : 0);
-        T* o = out + (k * N + n) * E;
-        for (int64_t r = 0; r < R; ++r) {
-          const int64_t e0 = run_start[r], len = run_start[r + 1] - e0;
-          std::memcpy(o + e0, (zr[run_id[r]] ? xr : br) + e0, sizeof(T) * len);
-        }
-      }
-    }
+  if (mask_per_ex) {
+    for_each_blend_row(out, x, base, z, K, N, E, M, base_per_ex, z_per_ex,
+                       [&](T* o, const uint8_t* zr, const T* xr, const T* br, int64_t n) {
+                         const int64_t* mr = mask + n * E;
+                         for (int64_t e = 0; e < E; ++e) o[e] = pick<T>(zr[mr[e]] != 0, xr[e], br[e]);
+                       });
     return;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (K * N * E >= kParallelMin)
-  for (int64_t k = 0; k < K; ++k) {
-    for (int64_t n = 0; n < N; ++n) {
-      const uint8_t* zr = z + (k * (z_per_ex ? N : 1) + (z_per_ex ? n : 0)) * M;
-      const T* xr = x + n * E;
-      const T* br = base + (base_per_ex ? n * E : 0);
-      const int64_t* mr = mask + n * E;
-      T* o = out + (k * N + n) * E;
-      for (int64_t e = 0; e < E; ++e) o[e] = pick<T>(zr[mr[e]] != 0, xr[e], br[e]);
+  // Feature masks are piecewise constant along a row (superpixels, patches, groups): list the
+  // runs of equal id once, then each row is one memcpy per run from x or the baseline.
+  std::vector<int64_t> run_start, run_id;
+  for (int64_t e = 0; e < E; ++e) {
+    if (e == 0 || mask[e] != mask[e - 1]) {
+      run_start.push_back(e);
+      run_id.push_back(mask[e]);
     }
   }
+  run_start.push_back(E);
+  const int64_t R = static_cast<int64_t>(run_id.size());
+  if (R * 4 > E) {
+    // Short runs (tabular features, scattered masks): a lookup per element beats a memcpy per run.
+    for_each_blend_row(out, x, base, z, K, N, E, M, base_per_ex, z_per_ex,
+                       [&](T* o, const uint8_t* zr, const T* xr, const T* br, int64_t) {
+                         for (int64_t e = 0; e < E; ++e) o[e] = pick<T>(zr[mask[e]] != 0, xr[e], br[e]);
+                       });
+    return;
+  }
+  for_each_blend_row(out, x, base, z, K, N, E, M, base_per_ex, z_per_ex,
+                     [&](T* o, const uint8_t* zr, const T* xr, const T* br, int64_t) {
+                       for (int64_t r = 0; r < R; ++r) {
+                         const int64_t e0 = run_start[r], len = run_start[r + 1] - e0;
+                         std::memcpy(o + e0, (zr[run_id[r]] ? xr : br) + e0, sizeof(T) * len);
+                       }
+                     });
 }
 
 void blend_coalitions(std::uintptr_t out, std::uintptr_t x, std::uintptr_t base,

@@ -23,6 +23,7 @@
 #define FASTXAI_X86 1
 #endif
 
+#include "box_ranges.h"
 #include "buffer.h"
 #include "registry.h"
 
@@ -244,13 +245,7 @@ void heatmap_stats_boxes(std::uintptr_t h_ptr, std::uintptr_t ranges_ptr, std::u
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < n; ++r) {
       std::fill(mrow.begin(), mrow.end(), uint8_t(0));
-      for (int64_t j = 0; j < nb; ++j) {
-        const int64_t* b = rg + (r * nb + j) * 6;
-        if (b[5] <= b[4]) continue;
-        for (int64_t z = b[0]; z < b[1]; ++z)
-          for (int64_t y = b[2]; y < b[3]; ++y)
-            std::fill(mrow.begin() + (z * hh + y) * w + b[4], mrow.begin() + (z * hh + y) * w + b[5], uint8_t(1));
-      }
+      fastxai::rasterise_box_ranges(mrow.data(), rg + r * nb * 6, nb, hh, w);
       const T* hr = h + r * p;
       double* o = out + r * kStats;
 #ifdef FASTXAI_X86

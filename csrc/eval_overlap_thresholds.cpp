@@ -25,6 +25,7 @@
 #include <limits>
 #include <vector>
 
+#include "box_ranges.h"
 #include "buffer.h"
 #include "registry.h"
 
@@ -256,15 +257,21 @@ void row_dispatch(const T* hr, const uint8_t* mr, int64_t p, const double* thr, 
   }
 }
 
+// The T thresholds padded with NaN to the binary search's size (NaN never passes).
+inline std::vector<double> padded_thresholds(std::uintptr_t thr_ptr, int64_t t) {
+  std::vector<double> tpad(static_cast<size_t>(search_size(t)), std::numeric_limits<double>::quiet_NaN());
+  std::copy(fastxai::ptr<const double>(thr_ptr), fastxai::ptr<const double>(thr_ptr) + t, tpad.begin());
+  return tpad;
+}
+
 template <typename T>
 void overlap_thresholds(std::uintptr_t h_ptr, std::uintptr_t m_ptr, std::uintptr_t thr_ptr, std::uintptr_t pred_ptr,
                         std::uintptr_t inter_ptr, std::uintptr_t msum_ptr, int64_t n, int64_t p, int64_t t,
                         int64_t normalise, bool strict) {
   const T* h = fastxai::ptr<const T>(h_ptr);
   const uint8_t* m = fastxai::ptr<const uint8_t>(m_ptr);
-  std::vector<double> tpad(static_cast<size_t>(search_size(t)), std::numeric_limits<double>::quiet_NaN());
-  std::copy(fastxai::ptr<const double>(thr_ptr), fastxai::ptr<const double>(thr_ptr) + t, tpad.begin());
-  const double* thr = tpad.data();  // padded with NaN for the binary search
+  const std::vector<double> tpad = padded_thresholds(thr_ptr, t);
+  const double* thr = tpad.data();
   int64_t* pred = fastxai::ptr<int64_t>(pred_ptr);
   int64_t* inter = fastxai::ptr<int64_t>(inter_ptr);
   int64_t* msum = fastxai::ptr<int64_t>(msum_ptr);
@@ -290,9 +297,8 @@ void overlap_thresholds_boxes(std::uintptr_t h_ptr, std::uintptr_t ranges_ptr, s
                               bool strict) {
   const T* h = fastxai::ptr<const T>(h_ptr);
   const int64_t* rg = fastxai::ptr<const int64_t>(ranges_ptr);
-  std::vector<double> tpad(static_cast<size_t>(search_size(t)), std::numeric_limits<double>::quiet_NaN());
-  std::copy(fastxai::ptr<const double>(thr_ptr), fastxai::ptr<const double>(thr_ptr) + t, tpad.begin());
-  const double* thr = tpad.data();  // padded with NaN for the binary search
+  const std::vector<double> tpad = padded_thresholds(thr_ptr, t);
+  const double* thr = tpad.data();
   int64_t* pred = fastxai::ptr<int64_t>(pred_ptr);
   int64_t* inter = fastxai::ptr<int64_t>(inter_ptr);
   int64_t* msum = fastxai::ptr<int64_t>(msum_ptr);
@@ -305,13 +311,7 @@ void overlap_thresholds_boxes(std::uintptr_t h_ptr, std::uintptr_t ranges_ptr, s
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < n; ++r) {
       std::fill(mrow.begin(), mrow.end(), uint8_t(0));
-      for (int64_t j = 0; j < nb; ++j) {
-        const int64_t* b = rg + (r * nb + j) * 6;
-        if (b[5] <= b[4]) continue;
-        for (int64_t z = b[0]; z < b[1]; ++z)
-          for (int64_t y = b[2]; y < b[3]; ++y)
-            std::fill(mrow.begin() + (z * hh + y) * w + b[4], mrow.begin() + (z * hh + y) * w + b[5], uint8_t(1));
-      }
+      fastxai::rasterise_box_ranges(mrow.data(), rg + r * nb * 6, nb, hh, w);
       row_dispatch<T>(h + r * p, mrow.data(), p, thr, t, static_cast<int>(normalise), strict, hist, cuts,
                       pred + r * t, inter + r * t, msum + r);
     }

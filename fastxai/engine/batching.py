@@ -115,7 +115,13 @@ class ChunkSizer:
     def next_rows(self, remaining: int) -> int:
         """Rows for the next call (never more than ``remaining``)."""
         if self._settled is not None:
-            return max(1, min(self._settled, remaining))
+            # Spread what is left evenly over the calls it needs (50 IG steps at 16 per call:
+            # 13, 13, 12, 12 rather than 16, 16, 16, 2): no small, inefficient last call.
+            calls = -(-remaining // self._settled)
+            rows = -(-remaining // calls)
+            g = self.granularity
+            rows = -(-rows // g) * g  # whole perturbations / steps; still <= settled
+            return max(1, min(self._settled, rows, remaining))
         rows = self._ladder[min(self._step, len(self._ladder) - 1)]
         return max(1, min(rows, remaining))
 

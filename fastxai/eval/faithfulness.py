@@ -62,6 +62,26 @@ def _substrate(x: torch.Tensor, baseline: Baseline) -> torch.Tensor:
     return torch.broadcast_to(torch.as_tensor(baseline, dtype=x.dtype, device=x.device), x.shape)
 
 
+def pixel_attributions(forward_func: Callable, inputs: torch.Tensor, attributions: Attributions,
+                       target: Optional[Union[int, torch.Tensor]]) -> "tuple[torch.Tensor, torch.Tensor]":
+    """Checked per-pixel attributions for a model-in-the-loop metric on images.
+
+    inputs (N, C, H, W); attributions as :func:`resolve_attributions` takes them, (N, C, H, W)
+    summed over channels. Returns (target (N,), attributions (N, H, W)).
+    """
+    if inputs.dim() != 4:
+        raise InputError(f"inputs must be (N, C, H, W), got {tuple(inputs.shape)}")
+    target = _targets(forward_func, inputs, target)
+    a = resolve_attributions(attributions, forward_func, inputs, target)
+    if a.dim() == 4:
+        a = a.sum(1)
+    check_same_n(inputs=inputs, attributions=a)
+    if tuple(a.shape[1:]) != tuple(inputs.shape[2:]):
+        raise InputError(f"attributions spatial size {tuple(a.shape[1:])} != inputs {tuple(inputs.shape[2:])}")
+    check_finite("attributions", a)
+    return target, a
+
+
 def _targets(forward_func: Callable, inputs: torch.Tensor, target: Optional[Union[int, torch.Tensor]]) -> torch.Tensor:
     """(N,) int64 targets: given (int or (N,)) or the top-1 class on the original inputs (RISE)."""
     n = inputs.shape[0]
@@ -112,16 +132,7 @@ def deletion_curve(
     """
     if mode not in ("deletion", "insertion"):
         raise InputError(f"mode must be deletion|insertion, got {mode!r}")
-    if inputs.dim() != 4:
-        raise InputError(f"inputs must be (N, C, H, W), got {tuple(inputs.shape)}")
-    target = _targets(forward_func, inputs, target)
-    a = resolve_attributions(attributions, forward_func, inputs, target)
-    if a.dim() == 4:
-        a = a.sum(1)
-    check_same_n(inputs=inputs, attributions=a)
-    if tuple(a.shape[1:]) != tuple(inputs.shape[2:]):
-        raise InputError(f"attributions spatial size {tuple(a.shape[1:])} != inputs {tuple(inputs.shape[2:])}")
-    check_finite("attributions", a)
+    target, a = pixel_attributions(forward_func, inputs, attributions, target)
     if step < 1:
         raise InputError(f"step must be >= 1, got {step}")
     n, c, h, w = inputs.shape

@@ -34,8 +34,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
-from fastxai.eval.errors import InputError, check_finite, check_same_n
-from fastxai.eval.faithfulness import Attributions, _targets, pixel_ranks, resolve_attributions
+from fastxai.eval.errors import InputError, check_finite
+from fastxai.eval.faithfulness import Attributions, pixel_attributions, pixel_ranks
 
 __all__ = ["RoadCurve", "RoadConvergenceWarning", "combine_road", "noisy_linear_imputation", "road_curve",
            "road_combined"]
@@ -398,22 +398,13 @@ def road_curve(
     """
     if order not in ("morf", "lerf"):
         raise InputError(f"order must be morf|lerf, got {order!r}")
-    if inputs.dim() != 4:
-        raise InputError(f"inputs must be (N, C, H, W), got {tuple(inputs.shape)}")
     if max_batch < 1:
         raise InputError(f"max_batch must be >= 1, got {max_batch}")
     pct = tuple(float(p) for p in percentages)
     for p in pct:
         if not 0 <= p < 100:
             raise InputError(f"percentages must be in [0, 100) (at least one pixel is kept), got {p}")
-    tgt = _targets(forward_func, inputs, target)
-    a = resolve_attributions(attributions, forward_func, inputs, tgt)
-    if a.dim() == 4:
-        a = a.sum(1)
-    check_same_n(inputs=inputs, attributions=a)
-    if tuple(a.shape[1:]) != tuple(inputs.shape[2:]):
-        raise InputError(f"attributions spatial size {tuple(a.shape[1:])} != inputs {tuple(inputs.shape[2:])}")
-    check_finite("attributions", a)
+    tgt, a = pixel_attributions(forward_func, inputs, attributions, target)
     n, c, h, w = inputs.shape
     ks = tuple(int(h * w * p / 100) for p in pct)
     q = len(ks)
@@ -454,8 +445,7 @@ def road_combined(
     Returns:
         (N,) float64.
     """
-    tgt = _targets(forward_func, inputs, kwargs.pop("target", None))
-    a = resolve_attributions(attributions, forward_func, inputs, tgt)
+    tgt, a = pixel_attributions(forward_func, inputs, attributions, kwargs.pop("target", None))
     morf = road_curve(forward_func, inputs, a, target=tgt, percentages=percentages, order="morf", **kwargs)
     lerf = road_curve(forward_func, inputs, a, target=tgt, percentages=percentages, order="lerf", **kwargs)
     return combine_road(morf, lerf)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from fastxai import _ext, backends
+from fastxai.ops.row_order_stats import row_order_stats
 from fastxai.ops.philox import reference_philox_uniform
 
 # streams used by the sampling methods (c3 of the Philox counter)
@@ -114,9 +115,13 @@ def shapley_kernel_coalitions(
     u = coalition_keys(seed, samples, examples, 1, STREAM_SIZE)[:, 0]  # U(seed; 0, s, n, STREAM_SIZE)
     cdf = shapley_kernel_size_cdf(n_features, samples.device)
     k = torch.searchsorted(cdf, u.to(torch.float64), right=True).clamp_(max=n_features - 2) + 1
-    order = keys.argsort(dim=1, stable=True)
-    on = torch.arange(n_features, device=samples.device)[None, :] < k[:, None]
-    return torch.zeros_like(on).scatter_(1, order, on)
+    # The k smallest keys, ties by lowest index (= the first k of a stable argsort), found by
+    # selecting the k-th smallest key per row instead of sorting every row.
+    lo = row_order_stats(keys, k - 1)[:, :1]
+    below = keys < lo
+    tied = keys == lo
+    need = k[:, None] - below.sum(dim=1, keepdim=True)
+    return below | (tied & (tied.cumsum(dim=1) <= need))
 
 
 def permutations(seed: int, samples: Tensor, n_features: int, examples: Optional[Tensor] = None) -> Tensor:

@@ -31,6 +31,10 @@ def row_order_stats(vals: Tensor, rank: Tensor) -> Tensor:
             f"row_order_stats: vals must be (R, M>0) and rank (R,), got {tuple(vals.shape)} "
             f"and {tuple(rank.shape)}"
         )
+    if backends.requested_backend() == "triton":
+        # no Triton kernel: under a forced Triton backend the ops built on this one (KernelShap's
+        # seeded coalitions) keep their Triton kernels and select with the torch reference
+        return reference_row_order_stats(vals, rank)
     backend = backends.select("row_order_stats", vals.device, has_triton=False)
     if backend != "cpp" or vals.dtype != torch.float32 or vals.shape[0] == 0:
         return reference_row_order_stats(vals, rank)

@@ -39,3 +39,11 @@ def test_granularity_keeps_whole_perturbations() -> None:
     s = ChunkSizer(None, total_rows=7 * 50, row_bytes=1, granularity=7)
     sizes = _drive(s, 350, lambda r: r * 1e-3)
     assert all(r % 7 == 0 for r in sizes)
+
+
+def test_settled_size_spreads_the_rest_evenly() -> None:
+    clear_cache()
+    s = ChunkSizer(("even", 1), total_rows=1, row_bytes=1, granularity=64)
+    s._settled = 1024  # as after calibration
+    assert _drive(s, 3200, lambda r: r * 1e-3) == [832, 832, 768, 768]
+    assert _drive(s, 1024, lambda r: r * 1e-3) == [1024]
