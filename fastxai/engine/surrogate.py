@@ -58,15 +58,17 @@ def _chunks(B: int, S: int, M: int):
 
 
 _WELL_CONDITIONED = 1e-6  # smallest / largest Cholesky pivot of AᵀA for the QR path
+_CHOLESKY_OK = 1e-3  # ... and for the refined normal equations
 
 
 def min_norm_lstsq(A: Tensor, b: Tensor, method: str = "auto") -> Tensor:
     """Minimum-norm least squares ``argmin ||A x - b||`` (LAPACK gelsd semantics), batched.
 
-    A: (B, S, M), b: (B, S) -> x: (B, M). ``method="auto"``: on CPU, LAPACK ``gels`` (QR;
-    3x faster than ``gelsd`` on KernelShap's 512 x 41 systems) for over-determined problems
-    of full column rank and condition number below ~1e6, whose solution is unique, and the
-    SVD-based ``gelsd`` that scikit-learn uses for the rest; elsewhere (CUDA has neither) an
+    A: (B, S, M), b: (B, S) -> x: (B, M). ``method="auto"``: on CPU, over-determined problems
+    of full column rank (whose solution is unique) are solved by the normal equations with one
+    refinement step when well conditioned (Cholesky pivot ratio > 1e-3), by LAPACK ``gels``
+    (QR) when moderately conditioned (> 1e-6), and by the SVD-based ``gelsd`` that
+    scikit-learn uses otherwise and for under-determined problems; elsewhere (CUDA has neither) an
     SVD pseudo-inverse with cutoff ``eps * max(S, M) * sigma_max``. ``"gelsd"`` / ``"gels"``
     / ``"svd"`` force one. (``gelsy`` is not used: its results vary in the last bit from
     call to call on identical inputs.)
@@ -77,20 +79,36 @@ def min_norm_lstsq(A: Tensor, b: Tensor, method: str = "auto") -> Tensor:
         if A.shape[-2] < A.shape[-1]:
             method = "gelsd"  # under-determined: never unique, the SVD decides the minimum norm
         else:
-            # Well-conditioned full-rank problems have one solution, which QR (``gels``) finds
-            # 3x faster than the SVD; the Cholesky pivots of AᵀA flag the others (a pivot
-            # ratio below 1e-6 ~ condition number above 1e6), which get gelsd.
-            L, info = torch.linalg.cholesky_ex(A.transpose(-1, -2) @ A)
+            # Full-rank problems have one solution, so any stable solver gives it; the Cholesky
+            # pivots of AᵀA (their smallest / largest ratio ~ 1 / condition number of A) say
+            # which: well conditioned -> the normal equations with that factor plus one step of
+            # iterative refinement (the Gram matrix is needed for the test anyway; ~10x cheaper
+            # than QR on KernelShap's 512 x 41 systems), moderately conditioned -> QR (gels),
+            # the rest -> scikit-learn's SVD-based gelsd.
+            At = A.transpose(-1, -2)
+            L, info = torch.linalg.cholesky_ex(At @ A)
             d = L.diagonal(dim1=-2, dim2=-1)
-            ok = (info == 0) & (d.amin(-1) > _WELL_CONDITIONED * d.amax(-1))
-            x = torch.linalg.lstsq(A, b.unsqueeze(-1), driver="gels").solution.squeeze(-1) \
-                if bool(ok.all()) else torch.empty(A.shape[:-2] + A.shape[-1:], dtype=A.dtype)
-            bad = (~ok).nonzero().flatten()
-            if bad.numel() < ok.numel() and bad.numel():
-                good = ok.nonzero().flatten()
-                x[good] = torch.linalg.lstsq(A[good], b[good].unsqueeze(-1), driver="gels").solution.squeeze(-1)
-            if bad.numel():
-                x[bad] = torch.linalg.lstsq(A[bad], b[bad].unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
+            ratio = torch.where(info == 0, d.amin(-1) / d.amax(-1), torch.zeros_like(d[..., 0]))
+            tiers = (ratio > _CHOLESKY_OK, (ratio <= _CHOLESKY_OK) & (ratio > _WELL_CONDITIONED),
+                     ratio <= _WELL_CONDITIONED)
+            x = torch.empty(A.shape[:-2] + A.shape[-1:], dtype=A.dtype)
+            for tier, sel in enumerate(tiers):
+                idx = sel.nonzero().flatten()
+                if idx.numel() == 0:
+                    continue
+                whole = idx.numel() == sel.numel()
+                Ai, bi = (A, b) if whole else (A[idx], b[idx])
+                if tier == 0:
+                    Li, Ati = (L, At) if whole else (L[idx], At[idx])
+                    xi = torch.cholesky_solve(Ati @ bi.unsqueeze(-1), Li)
+                    xi = xi + torch.cholesky_solve(Ati @ (bi.unsqueeze(-1) - Ai @ xi), Li)
+                    xi = xi.squeeze(-1)
+                else:
+                    drv = "gels" if tier == 1 else "gelsd"
+                    xi = torch.linalg.lstsq(Ai, bi.unsqueeze(-1), driver=drv).solution.squeeze(-1)
+                if whole:
+                    return xi
+                x[idx] = xi
             return x
     if method in ("gelsd", "gels"):
         return torch.linalg.lstsq(A, b.unsqueeze(-1), driver=method).solution.squeeze(-1)

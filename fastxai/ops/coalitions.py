@@ -119,9 +119,13 @@ def shapley_kernel_coalitions(
     # selecting the k-th smallest key per row instead of sorting every row.
     lo = row_order_stats(keys, k - 1)[:, :1]
     below = keys < lo
-    tied = keys == lo
-    need = k[:, None] - below.sum(dim=1, keepdim=True)
-    return below | (tied & (tied.cumsum(dim=1) <= need))
+    z = keys <= lo
+    over = (z.sum(dim=1) > k).nonzero().flatten()  # rows whose threshold value is tied
+    if over.numel():
+        tied = z[over] & ~below[over]
+        need = k[over, None] - below[over].sum(dim=1, keepdim=True)
+        z[over] = below[over] | (tied & (tied.cumsum(dim=1) <= need))
+    return z
 
 
 def permutations(seed: int, samples: Tensor, n_features: int, examples: Optional[Tensor] = None) -> Tensor:

@@ -138,3 +138,27 @@ def test_bad_shapes_raise():
         weighted_least_squares(X[0], y, w)
     with pytest.raises(ValueError, match="alpha"):
         ridge(X, y, w, alpha=-1.0)
+
+
+def test_min_norm_lstsq_auto_tiers_match_gelsd():
+    """One batch holding a well-conditioned problem (refined normal equations), a moderately
+    conditioned one (QR), an ill-conditioned one and a rank-deficient one (SVD): all equal
+    scikit-learn's gelsd solution."""
+    g = torch.Generator().manual_seed(5)
+    A = torch.randn(4, 60, 6, generator=g, dtype=torch.float64)
+    A[1, :, 5] = A[1, :, 4] + 1e-4 * A[1, :, 5]  # condition ~1e4: QR tier
+    A[2, :, 5] = A[2, :, 4] + 1e-9 * A[2, :, 5]  # condition ~1e9: SVD tier
+    A[3, :, 5] = A[3, :, 4]                       # rank 5: SVD tier (minimum norm)
+    b = torch.randn(4, 60, generator=g, dtype=torch.float64)
+    want = torch.linalg.lstsq(A, b.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
+    got = min_norm_lstsq(A, b)
+    for i, tol in enumerate((1e-12, 1e-8, 1e-3, 1e-9)):
+        scale = want[i].abs().max().item()
+        assert (got[i] - want[i]).abs().max().item() <= tol * max(scale, 1.0), i
+    # KernelShap-like weights (two rows weighted 1e6) stay on the fast tier and match too
+    X = (torch.rand(512, 41, generator=g) > 0.5).double()
+    w = torch.ones(512, dtype=torch.float64)
+    w[:2] = 1e6
+    Aw, bw = (X * w.sqrt()[:, None])[None], (torch.randn(512, generator=g, dtype=torch.float64) * w.sqrt())[None]
+    ref = torch.linalg.lstsq(Aw, bw.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
+    np.testing.assert_allclose(min_norm_lstsq(Aw, bw).numpy(), ref.numpy(), rtol=1e-10, atol=1e-10)

@@ -102,3 +102,22 @@ _TRITON_SCRIPT = textwrap.dedent(
 @pytest.mark.skipif(not backends.triton_available(), reason="triton not installed")
 def test_triton_interpreter_matches_reference():
     assert "OK" in run_interpreted(_TRITON_SCRIPT)
+
+
+def test_kernel_coalitions_are_the_first_k_of_a_stable_argsort_even_with_tied_keys(monkeypatch):
+    import fastxai.ops.coalitions as C
+
+    s = torch.arange(3000)
+    e = torch.zeros(3000, dtype=torch.long)
+    orig = C.coalition_keys
+    for quantise in (None, 8.0):  # real keys, then keys with heavy ties
+        if quantise is not None:
+            monkeypatch.setattr(C, "coalition_keys", lambda *a, **k: (orig(*a, **k) * quantise).floor() / quantise)
+        z = C.shapley_kernel_coalitions(0, s, e, 40)
+        keys = C.coalition_keys(0, s, e, 40)
+        u = C.coalition_keys(0, s, e, 1, C.STREAM_SIZE)[:, 0]
+        k = torch.searchsorted(C.shapley_kernel_size_cdf(40), u.double(), right=True).clamp_(max=38) + 1
+        order = keys.argsort(dim=1, stable=True)
+        want = torch.zeros(3000, 40, dtype=torch.bool).scatter_(1, order, torch.arange(40)[None] < k[:, None])
+        assert torch.equal(z, want)
+        assert torch.equal(z.sum(1), k)

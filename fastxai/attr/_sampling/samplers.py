@@ -153,24 +153,25 @@ def _replayed_kernel_shap(probs_2d: Tensor, n_examples: int, n_draw: int, m: int
         states.append(torch.get_rng_state())
         torch.rand(block, out=uni_all[e])
     end = torch.get_rng_state()  # where Captum leaves the generator
-    torch.set_rng_state(start)
-    d_even = torch.rand((total + 1) // 2 + 1, dtype=torch.float64)  # doubles from words 2i, 2i+1
-    torch.set_rng_state(start)
-    _skip_words(1)
-    d_odd = torch.rand(total // 2 + 1, dtype=torch.float64)  # doubles from words 2i+1, 2i+2
     s = torch.arange(n_examples * n_draw, dtype=torch.int64)
     off = (s // max(n_draw, 1)) * block + (s % max(n_draw, 1)) * per
-    # A sample's 2M exponential words start at ``off``: its M doubles are consecutive entries
-    # of the stream of ``off``'s parity. With ``per`` even every sample of an example has the
-    # example's parity, so the example's doubles are one strided view; otherwise gather.
+    # A sample's 2M exponential words start at ``off``: its M doubles are consecutive float64
+    # uniforms drawn from there. With ``per`` even, every sample of an example starts at an
+    # even distance from the example's first word, so one float64 read per example from its
+    # saved state yields all its samples' doubles (one more pass over the stream). With
+    # ``per`` odd, both word parities are read over the whole stream and gathered.
     if per % 2 == 0:
-        parts = []
+        dbl = torch.empty(n_examples, n_draw * per // 2, dtype=torch.float64)
         for e in range(n_examples):
-            o = e * block
-            src, first = (d_even, o // 2) if o % 2 == 0 else (d_odd, (o - 1) // 2)
-            parts.append(src.as_strided((n_draw, m), (per // 2, 1), first))
-        u = torch.cat(parts)
+            torch.set_rng_state(states[e])
+            torch.rand(n_draw * per // 2, dtype=torch.float64, out=dbl[e])
+        u = dbl.reshape(n_examples, n_draw, per // 2)[:, :, :m].reshape(n_examples * n_draw, m)
     else:
+        torch.set_rng_state(start)
+        d_even = torch.rand((total + 1) // 2 + 1, dtype=torch.float64)  # words 2i, 2i+1
+        torch.set_rng_state(start)
+        _skip_words(1)
+        d_odd = torch.rand(total // 2 + 1, dtype=torch.float64)  # words 2i+1, 2i+2
         first = torch.where(off % 2 == 0, off // 2, d_even.numel() + (off - 1) // 2)
         u = torch.cat([d_even, d_odd])[first[:, None] + torch.arange(m)[None]]
     # multinomial's argmax(p / Exp(1)); Exp(1) = -log1p(-u) in float32 (torch works in double
