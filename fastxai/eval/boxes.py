@@ -16,7 +16,7 @@ Convention (documented in docs/notes/eval.md):
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Sequence, Tuple, Union
 
 import torch
 
@@ -81,6 +81,17 @@ def _axis_membership(lo: torch.Tensor, hi: torch.Tensor, length: int) -> torch.T
     return (idx >= start[..., None]) & (idx < stop[..., None])
 
 
+def _checked_boxes(boxes: Boxes, spatial: Sequence[int]) -> Tuple[Tuple[int, ...], torch.Tensor]:
+    """(spatial as ints, (N, B, 2·nd) padded boxes) after the shape and coordinate checks."""
+    spatial = tuple(int(s) for s in spatial)
+    nd = len(spatial)
+    if nd not in (2, 3):
+        raise InputError(f"spatial must be (H, W) or (D, H, W), got {spatial}")
+    b = pad_boxes(boxes, 2 * nd)
+    _validate(b, spatial)
+    return spatial, b
+
+
 def boxes_to_mask(boxes: Boxes, spatial: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
     """Rasterise boxes into boolean masks (union of each image's boxes).
 
@@ -91,12 +102,8 @@ def boxes_to_mask(boxes: Boxes, spatial: Sequence[int], device: torch.device | s
     Returns:
         (N, H, W) or (N, D, H, W) bool mask.
     """
-    spatial = tuple(int(s) for s in spatial)
+    spatial, b = _checked_boxes(boxes, spatial)
     nd = len(spatial)
-    if nd not in (2, 3):
-        raise InputError(f"spatial must be (H, W) or (D, H, W), got {spatial}")
-    b = pad_boxes(boxes, 2 * nd)
-    _validate(b, spatial)
     lo, hi = b[..., :nd], b[..., nd:]
     # coordinate k (x, y, z) runs along spatial axis nd-1-k
     axes = [_axis_membership(lo[..., k], hi[..., k], spatial[nd - 1 - k]) for k in range(nd)]
@@ -120,12 +127,8 @@ def box_ranges(boxes: Boxes, spatial: Sequence[int]) -> torch.Tensor:
     Returns (N, B, 6) int64 ``[z0, z1, y0, y1, x0, x1]`` (2D: z = [0, 1)); ``boxes_to_mask`` is the
     union over B of these ranges (used by the fused kernels to test boxes by coordinates).
     """
-    spatial = tuple(int(s) for s in spatial)
+    spatial, b = _checked_boxes(boxes, spatial)
     nd = len(spatial)
-    if nd not in (2, 3):
-        raise InputError(f"spatial must be (H, W) or (D, H, W), got {spatial}")
-    b = pad_boxes(boxes, 2 * nd)
-    _validate(b, spatial)
     lo, hi = b[..., :nd], b[..., nd:]
     cols = []
     for axis in range(nd):  # spatial axis order: (z,) y, x; coordinate k runs along axis nd-1-k

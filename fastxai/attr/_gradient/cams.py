@@ -121,10 +121,6 @@ class XGradCAM(_GradientCAM):
 class EigenCAM(LayerAttribution):
     """Eigen-CAM: the first principal component of the layer's activations (class-agnostic)."""
 
-    def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
-                 device_ids: Optional[list] = None) -> None:
-        super().__init__(forward_func, layer, device_ids)
-
     @log_usage
     def attribute(
         self,
@@ -180,10 +176,6 @@ class _Scores:
 class ScoreCAM(LayerAttribution):
     """Score-CAM: channels weighted by the softmax of the model's target score on the input
     masked by each (upsampled, normalised) channel. Gradient-free."""
-
-    def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
-                 device_ids: Optional[list] = None) -> None:
-        super().__init__(forward_func, layer, device_ids)
 
     @log_usage
     def attribute(

@@ -66,3 +66,14 @@ def assert_scaled_close(a, b, tol: float) -> None:
         assert u.shape == v.shape, (u.shape, v.shape)
         scale = max(1.0, float(u.abs().max()))
         assert torch.allclose(u.double(), v.double(), atol=tol * scale, rtol=0), (u, v)
+
+
+def scalar_per_batch_forwards(net: nn.Module) -> dict:
+    """Forwards returning one value per batch in each form Captum accepts: a Python float,
+    a Python int, a 0-d tensor and a one-element 1-d tensor."""
+    return {
+        "float": lambda inp: torch.sum(net(inp)).item(),
+        "int": lambda inp: int(torch.sum(net(inp)).item()),
+        "0d": lambda inp: torch.sum(net(inp)),
+        "1d": lambda inp: torch.sum(net(inp)).reshape(1),
+    }

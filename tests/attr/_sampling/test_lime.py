@@ -22,7 +22,7 @@ from fastxai.attr._sampling import (
     ShapleyValues,
     get_exp_kernel_similarity_function,
 )
-from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, tanh_net
+from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, scalar_per_batch_forwards, tanh_net
 
 PAIRS = [(ca.Lime, Lime), (ca.KernelShap, KernelShap)]
 
@@ -68,13 +68,7 @@ def test_matches_captum_multi_input_with_args(cap_cls, fx_cls):
 @pytest.mark.parametrize("cap_cls,fx_cls", PAIRS)
 @pytest.mark.parametrize("kind", ["float", "int", "0d", "1d"])
 def test_matches_captum_scalar_per_batch(cap_cls, fx_cls, kind):
-    net = BasicModel_MultiLayer()
-    fns = {
-        "float": lambda inp: torch.sum(net(inp)).item(),
-        "int": lambda inp: int(torch.sum(net(inp)).item()),
-        "0d": lambda inp: torch.sum(net(inp)),
-        "1d": lambda inp: torch.sum(net(inp)).reshape(1),
-    }
+    fns = scalar_per_batch_forwards(BasicModel_MultiLayer())
     x = torch.tensor([[2.0, 10.0, 3.0], [20.0, 50.0, 30.0]])
     a, b = _pair(cap_cls, fx_cls, fns[kind], x, feature_mask=torch.tensor([[0, 0, 1]]), n_samples=20)
     _close(a, b)

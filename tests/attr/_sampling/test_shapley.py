@@ -11,7 +11,7 @@ from captum.testing.helpers.basic_models import BasicModel_MultiLayer, BasicMode
 from fastxai import backends
 from fastxai._captum.errors import InputError, NonFiniteOutputError
 from fastxai.attr._sampling import ShapleyValueSampling, ShapleyValues
-from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, Quadratic, brute_force_shapley, tanh_net
+from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, scalar_per_batch_forwards, Quadratic, brute_force_shapley, tanh_net
 
 
 _pair = functools.partial(captum_pair, quiet=False)
@@ -49,13 +49,7 @@ def test_svs_target_forms_and_multi_output(target):
 
 @pytest.mark.parametrize("kind", ["float", "int", "0d", "1d"])
 def test_svs_scalar_per_batch_forward(kind):
-    net = BasicModel_MultiLayer()
-    fns = {
-        "float": lambda inp: torch.sum(net(inp)).item(),
-        "int": lambda inp: int(torch.sum(net(inp)).item()),
-        "0d": lambda inp: torch.sum(net(inp)),
-        "1d": lambda inp: torch.sum(net(inp)).reshape(1),
-    }
+    fns = scalar_per_batch_forwards(BasicModel_MultiLayer())
     x = torch.tensor([[2.0, 10.0, 3.0], [20.0, 50.0, 30.0]])
     a, b = _pair(ca.ShapleyValueSampling, ShapleyValueSampling, fns[kind], x,
                  feature_mask=torch.tensor([[0, 0, 1]]), n_samples=4)
