@@ -7,7 +7,7 @@ from fastxai.ops.row_order_stats import reference_row_order_stats, row_order_sta
 
 
 @pytest.mark.skipif(not _ext.HAS_CPP, reason="fastxai._C not built")
-@pytest.mark.parametrize("m", [1, 2, 17, 40])
+@pytest.mark.parametrize("m", [1, 2, 17, 40, 64, 65, 100])
 def test_matches_sort_reference_incl_ties_and_edge_ranks(m) -> None:
     g = torch.Generator().manual_seed(m)
     vals = torch.randn(300, m, generator=g)

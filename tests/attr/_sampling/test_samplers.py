@@ -1,30 +1,26 @@
-"""Samplers: Captum-order draws (bulk replay == Captum's per-sample loop, bit for bit, and the
-generator left in the same state) and seeded draws (chunk / device independent)."""
+"""Samplers: Captum-order layouts (the draws themselves: tests/ops/test_captum_draws.py) and
+seeded draws (chunk / device independent)."""
 import pytest
 import torch
 
 import fastxai.attr._sampling.samplers as S
+from fastxai.ops.captum_draws import reference_kernel_shap_captum_draws
 
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("n_examples,n_samples,m", [(3, 40, 16), (2, 50, 17), (4, 30, 40), (2, 25, 64), (1, 9, 100), (2, 2, 33), (2, 3, 20)])
 @pytest.mark.parametrize("paired", [False, True])
-def test_bulk_replay_equals_per_sample_loop(monkeypatch, n_examples, n_samples, m, paired):
-    seed = 1000 * n_examples + m
-    torch.manual_seed(seed)
-    monkeypatch.setattr(S, "_FAST_MIN_FEATURES", 10 ** 9)  # Captum's literal loop
-    slow = S.kernel_shap_coalitions(n_samples, n_examples, m, CPU, paired=paired)
-    after_slow = torch.rand(5)
-    monkeypatch.setattr(S, "_FAST_MIN_FEATURES", 16)
-    torch.manual_seed(seed)
-    fast = S.kernel_shap_coalitions(n_samples, n_examples, m, CPU, paired=paired)
-    assert torch.equal(torch.rand(5), after_slow)  # generator left where Captum leaves it
-    assert torch.equal(fast, slow)
-    monkeypatch.setattr(S, "_TIE_EPS", 10.0)  # every sample "unsure": exact per-sample replays
-    torch.manual_seed(seed)
-    replayed = S.kernel_shap_coalitions(n_samples, n_examples, m, CPU, paired=paired)
-    assert torch.equal(replayed, slow) and torch.equal(torch.rand(5), after_slow)
+def test_captum_order_layout(paired):
+    # sample-major (S, N, M): all on, all off, then example e's draws in Captum's order
+    torch.manual_seed(2)
+    z = S.kernel_shap_coalitions(9, 3, 20, CPU, paired=paired)
+    torch.manual_seed(2)
+    n_draw = 4 if paired else 7
+    draws = reference_kernel_shap_captum_draws(3, n_draw, 20).reshape(3, n_draw, 20)
+    assert z.shape == (9, 3, 20) and bool(z[0].all()) and not bool(z[1].any())
+    for e in range(3):
+        want = torch.stack([draws[e], ~draws[e]], 1).reshape(-1, 20)[:7] if paired else draws[e]
+        assert torch.equal(z[2:, e], want)
 
 
 def test_captum_draw_orders():
