@@ -275,8 +275,8 @@ def iterate_gradients(
                         stack.enter_context(c)
                     if probe is not None:
                         stack.enter_context(probe)
-                    raw = call_forward(forward_func, fwd_inputs, args)
-                out = select_row_outputs(raw, tgt)
+                    raw_out = call_forward(forward_func, fwd_inputs, args)
+                out = select_row_outputs(raw_out, tgt)
                 captured = tuple(t for c in caps for t in c.tensors)
                 is_tuple = caps[0].is_tuple
                 grads = differentiate(
@@ -294,6 +294,9 @@ def iterate_gradients(
             per_row = (3 * probe.nbytes + 3 * leaf_bytes) // max(1, k * n_rows) + 1
             sizer = make_sizer(int(per_row), max(1, (n_steps - s1 + overlap) * n_rows))
             probe = None
+        # drop this chunk's tensors before the next forward allocates: its activations then
+        # reuse the memory just freed (warm in cache) instead of landing beside live leftovers
+        del leaves, fwd_inputs, grads, captured, out, raw_out
         if s1 >= n_steps:
             break
         s0 = s1 - overlap if overlap and s1 - overlap > s0 else s1
