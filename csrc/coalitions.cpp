@@ -7,10 +7,26 @@
 #include "buffer.h"
 #include "philox.h"
 #include "registry.h"
+#include "simd_clones.h"
 
 using namespace pybind11::literals;
 
 namespace {
+
+// One row of keys / masks; the clones are per row (not per OpenMP region) so that the
+// vectorised body is the one the outlined parallel loop calls.
+FASTXAI_SIMD_CLONES
+void keys_row(float* row, int64_t n_features, uint64_t seed, uint32_t s, uint32_t e, uint32_t stream) {
+  for (int64_t j = 0; j < n_features; ++j)
+    row[j] = fastxai::philox_uniform(seed, static_cast<uint32_t>(j), s, e, stream);
+}
+
+FASTXAI_SIMD_CLONES
+void mask_row(uint8_t* row, int64_t n_features, uint64_t seed, uint32_t s, uint32_t e, uint32_t stream,
+              float t) {
+  for (int64_t j = 0; j < n_features; ++j)
+    row[j] = fastxai::philox_uniform(seed, static_cast<uint32_t>(j), s, e, stream) < t ? 1 : 0;
+}
 
 void coalition_keys_fill(std::uintptr_t out_ptr, int64_t rows, int64_t n_features, uint64_t seed,
                          std::uintptr_t samples_ptr, std::uintptr_t examples_ptr, uint32_t stream) {
@@ -21,10 +37,7 @@ void coalition_keys_fill(std::uintptr_t out_ptr, int64_t rows, int64_t n_feature
   for (int64_t r = 0; r < rows; ++r) {
     const uint32_t s = static_cast<uint32_t>(samples[r]);
     const uint32_t e = static_cast<uint32_t>(examples[r]);
-    float* row = out + r * n_features;
-    for (int64_t j = 0; j < n_features; ++j) {
-      row[j] = fastxai::philox_uniform(seed, static_cast<uint32_t>(j), s, e, stream);
-    }
+    keys_row(out + r * n_features, n_features, seed, s, e, stream);
   }
 }
 
@@ -39,11 +52,7 @@ void coalition_mask_fill(std::uintptr_t out_ptr, int64_t rows, int64_t n_feature
   for (int64_t r = 0; r < rows; ++r) {
     const uint32_t s = static_cast<uint32_t>(samples[r]);
     const uint32_t e = static_cast<uint32_t>(examples[r]);
-    const float t = thr[r];
-    uint8_t* row = out + r * n_features;
-    for (int64_t j = 0; j < n_features; ++j) {
-      row[j] = fastxai::philox_uniform(seed, static_cast<uint32_t>(j), s, e, stream) < t ? 1 : 0;
-    }
+    mask_row(out + r * n_features, n_features, seed, s, e, stream, thr[r]);
   }
 }
 
