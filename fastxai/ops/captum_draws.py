@@ -103,10 +103,11 @@ def _cpp_matches_torch() -> bool:
     try:
         ok = True
         for m in (16, 21):
-            torch.manual_seed(20261122 + m)
+            # the CPU generator only (torch.manual_seed would reseed the CUDA generators too)
+            torch.default_generator.manual_seed(20261122 + m)
             want = reference_kernel_shap_captum_draws(2, 5, m)
             after = torch.get_rng_state()
-            torch.manual_seed(20261122 + m)
+            torch.default_generator.manual_seed(20261122 + m)
             got = _cpp_draws(2, 5, m, TIE_EPS)
             ok = ok and torch.equal(got, want) and torch.equal(torch.get_rng_state(), after)
     finally:
