@@ -87,7 +87,7 @@ def _cpp_draws(n_examples: int, n_draw: int, m: int, tie_eps: float) -> Tensor:
     probs_2d = probs[None]
     for i in unsure.nonzero().flatten().tolist():  # exact replay from the sample's offset
         e, s = divmod(i, n_draw)
-        torch.set_rng_state(starts[e].clone())  # a row view crashes set_rng_state (torch reads past it)
+        torch.set_rng_state(starts[e].clone())  # set_rng_state on a row view segfaults (torch 2.13)
         if s:
             torch.rand(s * per)  # a float32 uniform takes exactly one 32-bit word
         z[i] = _one_sample(probs_2d, m)
