@@ -33,13 +33,13 @@ from fastxai._captum.masks import format_feature_mask, normalise_ids, scatter_fe
 from fastxai._captum.targets import TargetSelector
 from fastxai.attr._sampling.plan import CoalitionPlan, OutputStore, evaluate_coalitions, initial_outputs
 from fastxai.attr._sampling.samplers import (
-    captum_fit_draw,
     captum_kernel_shap_distribution,
     kernel_shap_coalitions,
     lime_coalitions,
 )
 from fastxai.engine import surrogate
 from fastxai.engine.perturb import EngineOptions, run_perturbations
+from fastxai.ops.captum_draws import captum_fit_draw
 
 
 # ----------------------------------------------------------------------------- surrogates
@@ -92,7 +92,7 @@ def _fit(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None) ->
 
 def _fit_replayed(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None) -> Tensor:
     """:func:`_fit` for Lime / KernelShap, whose samplers already advanced the global RNG past
-    each per-example fit (:func:`samplers.captum_fit_draw`): a Captum ``Model``'s real fits
+    each per-example fit (:func:`fastxai.ops.captum_draws.captum_fit_draw`): a Captum ``Model``'s real fits
     must not consume it a second time, or the next call would start from another state than
     after Captum's call (LimeBase, which does not replay, uses :func:`_fit` directly)."""
     rng_state = torch.get_rng_state()
