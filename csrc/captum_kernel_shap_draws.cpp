@@ -11,6 +11,7 @@
 // (double log1p, rounded to float), the normals with libm's float functions (torch may use
 // SIMD ones), and a sample whose top-2 scores or threshold pair are too close to be sure of
 // is flagged for an exact re-draw by the caller, which gets each example's start state.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -104,7 +105,7 @@ inline void box_muller16(float* d) {
     const float u1 = 1.0f - d[j];
     const float u2 = d[j + 8];
     const float radius = std::sqrt(-2.0f * std::log(u1));
-    const float theta = 2.0f * static_cast<float>(M_PI) * u2;
+    const float theta = 2.0f * static_cast<float>(3.14159265358979323846) * u2;
     d[j] = radius * std::cos(theta);
     d[j + 8] = radius * std::sin(theta);
   }
@@ -135,16 +136,17 @@ void captum_kernel_shap_draws(std::uintptr_t state_p, std::uintptr_t probs_p, st
       // than float round-off) can be the argmax or within the tie margin of it, so only
       // those (a few of M) get the exact log1p. The others' scores are below best * (1 - 2 eps).
       double best_lower = 0.0;
+      bool degenerate = false;
       for (int64_t j = 0; j < M; ++j) {
         const uint32_t hi = gen();  // two statements: argument evaluation order is unspecified
         const uint32_t lo = gen();
         u[j] = uniform_double(hi, lo);
+        degenerate |= u[j] == 0.0;  // torch: p / 0 = inf, or NaN for p = 0, which argmax takes
         best_lower = std::max(best_lower, p[j] * (1.0 - u[j]) / u[j]);
       }
       const double cut = best_lower * (1.0 - 2.0 * tie_eps);
       float best = -std::numeric_limits<float>::infinity(), second = best;
       int64_t k = 0;
-      bool degenerate = false;
       for (int64_t j = 0; j < M; ++j) {
         if (!(p[j] / u[j] >= cut)) continue;  // NaN (0 / 0) included: p(0) = 0 is never drawn
         const float q = static_cast<float>(-std::log1p(-u[j]));

@@ -297,6 +297,7 @@ def iterate_gradients(
         # drop this chunk's tensors before the next forward allocates: its activations then
         # reuse the memory just freed (warm in cache) instead of landing beside live leftovers
         del leaves, fwd_inputs, grads, captured, out, raw_out
+        caps = parts = args = tgt = None  # layer mode: the captures hold the layer's tensors
         if s1 >= n_steps:
             break
         s0 = s1 - overlap if overlap and s1 - overlap > s0 else s1

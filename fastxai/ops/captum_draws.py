@@ -23,6 +23,7 @@ import warnings
 
 import torch
 from torch import Tensor
+from torch.distributions.categorical import Categorical
 
 from fastxai import _ext, backends
 
@@ -52,6 +53,12 @@ def captum_kernel_shap_probs(n_features: int) -> Tensor:
     return probs
 
 
+def _categorical_probs(n_features: int) -> Tensor:
+    """(M,) float32: the probabilities Captum's ``Categorical`` samples from (normalised by
+    it: ``probs / probs.sum()``), which is what ``multinomial`` scores p / Exp(1) with."""
+    return Categorical(captum_kernel_shap_probs(n_features)).probs
+
+
 def _one_sample(probs_2d: Tensor, m: int) -> Tensor:
     """One Captum KernelShap draw from the global generator: (M,) bool."""
     k = torch.multinomial(probs_2d, 1, True)[0, 0]
@@ -62,7 +69,7 @@ def _one_sample(probs_2d: Tensor, m: int) -> Tensor:
 def reference_kernel_shap_captum_draws(n_examples: int, n_draw: int, n_features: int) -> Tensor:
     """Captum's loop: (N * n_draw, M) bool coalitions, example-major; advances the global
     generator by exactly Captum's draws, the fit draws after every example included."""
-    probs_2d = captum_kernel_shap_probs(n_features)[None]
+    probs_2d = _categorical_probs(n_features)[None]
     z = torch.empty(n_examples * n_draw, n_features, dtype=torch.bool)
     for e in range(n_examples):
         for i in range(e * n_draw, (e + 1) * n_draw):
@@ -72,7 +79,7 @@ def reference_kernel_shap_captum_draws(n_examples: int, n_draw: int, n_features:
 
 
 def _cpp_draws(n_examples: int, n_draw: int, m: int, tie_eps: float) -> Tensor:
-    probs = captum_kernel_shap_probs(m)
+    probs = _categorical_probs(m)
     state = torch.get_rng_state()
     if state.numel() != _STATE_BYTES:
         raise RuntimeError(f"unexpected CPU generator state of {state.numel()} bytes")
@@ -110,7 +117,7 @@ def _cpp_matches_torch() -> bool:
             torch.default_generator.manual_seed(20261122 + m)
             got = _cpp_draws(2, 5, m, TIE_EPS)
             ok = ok and torch.equal(got, want) and torch.equal(torch.get_rng_state(), after)
-    except RuntimeError:  # e.g. a generator state of another layout
+    except (RuntimeError, AttributeError):  # a generator state of another layout; a stale _C
         ok = False
     finally:
         torch.set_rng_state(saved)
