@@ -85,3 +85,19 @@ def test_few_features_and_torch_backend_use_the_loop() -> None:
             got = C.kernel_shap_captum_draws(2, 6, m)
         torch.manual_seed(5)
         assert torch.equal(got, C.reference_kernel_shap_captum_draws(2, 6, m))
+
+
+def test_multinomial_scores_captums_normalised_probabilities(monkeypatch) -> None:
+    # Captum samples sizes from Categorical(probs), i.e. multinomial over probs / probs.sum():
+    # near-ties of p / Exp(1) are decided by those exact float32 values
+    from torch.distributions.categorical import Categorical
+    seen = []
+    real = torch.multinomial
+    monkeypatch.setattr(torch, "multinomial", lambda p, *a, **k: seen.append(p.clone()) or real(p, *a, **k))
+    monkeypatch.setattr(C, "TIE_EPS", 10.0)  # the C++ path's exact re-draws call multinomial too
+    for backend in ("torch", "cpp") if _ext.HAS_CPP else ("torch",):
+        seen.clear()
+        with use_backend(backend):
+            C.kernel_shap_captum_draws(1, 2, 20)
+        want = Categorical(C.captum_kernel_shap_probs(20)).probs
+        assert seen and all(torch.equal(p[0], want) for p in seen)
