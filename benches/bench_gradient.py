@@ -28,7 +28,7 @@ from fastxai.attr import _gradient as fa
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benches.models import SmallResNet, mlp  # noqa: E402
-from benches.timing import timed  # noqa: E402
+from benches.timing import timed, warm_until_settled  # noqa: E402
 
 
 
@@ -39,6 +39,7 @@ def ab(a: Callable[[], object], b: Callable[[], object], reps: int) -> Tuple[flo
     """Interleaved A B A B ...; medians (after one warm-up each)."""
     a()
     b()
+    warm_until_settled(b)  # fastxai's chunk search may span a few short calls
     ta: List[float] = []
     tb: List[float] = []
     for _ in range(reps):

@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benches.models import SmallResNet, mlp  # noqa: E402
-from benches.timing import interleaved, machine, med, summary, timed  # noqa: E402
+from benches.timing import interleaved, machine, med, summary, timed, warm_until_settled  # noqa: E402
 
 
 def best_floor_batch(model: torch.nn.Module, example: torch.Tensor) -> int:
@@ -45,7 +45,7 @@ def floor_runner(model: torch.nn.Module, example: torch.Tensor, rows: int, batch
     return run
 
 
-def run(repeats: int) -> List[str]:
+def run(repeats: int, only: str = "") -> List[str]:
     import captum.attr as ca
 
     import fastxai.attr as fa
@@ -82,16 +82,19 @@ def run(repeats: int) -> List[str]:
         }),
     ]
     for title, model, inp, rows, fns in cases:
+        if only not in title:
+            continue
         from fastxai.engine.batching import clear_cache
 
         clear_cache()
         t_first = timed(fns["fastxai auto"])  # includes calibration
+        settle = 1 + warm_until_settled(fns["fastxai auto"])
         fb = best_floor_batch(model, inp)
         fns = {"floor": floor_runner(model, inp, rows, fb), **fns}
         times = interleaved(fns, repeats)
         fx = med(times["fastxai auto"])
         floor = med(times.pop("floor"))
-        rows_out.append(f"| **{title}** | floor {floor:.3f} s ({rows} rows at batch {fb}) | first fastxai call (calibrating) {t_first:.3f} s | |")
+        rows_out.append(f"| **{title}** | floor {floor:.3f} s ({rows} rows at batch {fb}) | first fastxai call (calibrating) {t_first:.3f} s; settled after {settle} call(s) | |")
         for name, ts in times.items():
             ratio_floor = med(ts) / floor
             vs = med(ts) / fx
@@ -102,11 +105,12 @@ def run(repeats: int) -> List[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--only", default="", help="run only the cases whose title contains this text (e.g. MLP)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "perturbation.md"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     lines = [f"Machine: {machine()}", "", "| case / runner | median (spread) | ÷ floor | ÷ fastxai (= fastxai speed-up) |", "|---|---|---|---|"]
-    lines += run(args.repeats)
+    lines += run(args.repeats, args.only)
     text = "\n".join(lines)
     print(text)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

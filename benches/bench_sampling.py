@@ -33,7 +33,7 @@ from fastxai.attr._sampling import KernelShap, Lime, ShapleyValueSampling, Shapl
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benches.models import mlp  # noqa: E402
-from benches.timing import timed  # noqa: E402
+from benches.timing import timed, warm_until_settled  # noqa: E402
 
 
 def small_cnn() -> nn.Module:
@@ -87,6 +87,7 @@ def interleave(cap: Callable[[], object], fx: Callable[[], object], floor: Calla
                pairs: int) -> Dict[str, object]:
     """Captum, fastxai and the floor interleaved ``pairs`` times (fastxai's first call apart)."""
     first_fx = timed(fx)  # calibration / first call, reported apart
+    warm_until_settled(fx)
     tc: List[float] = []
     tf: List[float] = []
     tl: List[float] = []

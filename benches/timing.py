@@ -30,6 +30,19 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
+def warm_until_settled(fn: Callable[[], object], max_calls: int = 12) -> int:
+    """Call ``fn`` until fastxai's chunk-size searches are finished (a short call leaves its
+    search to the next one); returns the number of calls made. Steady state is what the
+    interleaved pairs then time; the first call is reported apart by each bench."""
+    from fastxai.engine.batching import unfinished_searches
+
+    calls = 0
+    while unfinished_searches() and calls < max_calls:
+        fn()
+        calls += 1
+    return calls
+
+
 def interleaved(fns: Dict[str, Callable[[], object]], repeats: int = 5) -> Dict[str, List[float]]:
     """Run each function once per round, in the same order (A B A B ...); seconds per run."""
     times: Dict[str, List[float]] = {k: [] for k in fns}

@@ -4,8 +4,10 @@ On a CPU the cost per row grows above some batch size (caches), on a GPU small b
 the device idle; the best size depends on model, input shape, dtype, device and threads. The
 :class:`ChunkSizer` finds it *online*: the first chunks are real work processed at growing
 sizes (powers of two) and timed, the fastest size per row is kept and cached per key, so
-calibration costs almost nothing and later calls start settled. ``max_batch`` (rows) and
-``max_memory`` (bytes) cap every choice.
+calibration costs almost nothing and later calls start settled. A call too short to finish the
+search (64 tabular rows x 50 IG steps) leaves its timings behind and the next call with the
+same key resumes where it stopped, rather than judging the last size it reached on one
+truncated try. ``max_batch`` (rows) and ``max_memory`` (bytes) cap every choice.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import torch
 from torch import Tensor, nn
 
 _CACHE: Dict[Tuple[Any, ...], int] = {}
+# Searches left unfinished by a call, per key: (per-row seconds by size, tries by size, worse_in_row).
+_PARTIAL: Dict[Tuple[Any, ...], Tuple[Dict[int, float], Dict[int, int], int]] = {}
 # Rows tried, in order, before settling; the sequence stops early once per-row time rises.
 _LADDER = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _WORSE = 1.10  # a size this much slower per row than the best ends the search
@@ -23,8 +27,14 @@ _TRIES_PER_SIZE = 2
 
 
 def clear_cache() -> None:
-    """Forget every settled chunk size (tests, or after changing thread counts)."""
+    """Forget every settled chunk size and unfinished search (tests, or after changing thread counts)."""
     _CACHE.clear()
+    _PARTIAL.clear()
+
+
+def unfinished_searches() -> int:
+    """How many keys still have a chunk-size search in progress (benches warm up until 0)."""
+    return len(_PARTIAL)
 
 
 def model_key(forward_func: Callable[..., Any], inputs: Tuple[Tensor, ...], mode: str) -> Tuple[Any, ...]:
@@ -95,6 +105,13 @@ class ChunkSizer:
         self._step = 0
         self._worse_in_row = 0
         self.calibration_seconds = 0.0
+        if self._settled is None and key is not None and key in _PARTIAL:
+            trials, tries, self._worse_in_row = _PARTIAL[key]
+            self._trials, self._tries = dict(trials), dict(tries)
+            # sizes are tried in increasing order: resume after those already timed twice
+            self._step = sum(1 for r in self._ladder if self._tries.get(r, 0) >= _TRIES_PER_SIZE)
+            if self._step >= len(self._ladder):
+                self._finish()
 
     def _round(self, rows: int) -> int:
         """Round to a multiple of the granularity (up for sizes below it), within the cap."""
@@ -138,11 +155,14 @@ class ChunkSizer:
         self.calibration_seconds += seconds
         planned = self._ladder[min(self._step, len(self._ladder) - 1)]
         if rows != planned:  # a truncated last chunk says little about the planned size
-            self._finish()
+            if self.key is None:  # nothing to resume from: settle on what was measured
+                self._finish()
             return
         per_row = seconds / max(rows, 1)
         self._trials[rows] = min(per_row, self._trials.get(rows, float("inf")))
         self._tries[rows] = self._tries.get(rows, 0) + 1
+        if self.key is not None:
+            _PARTIAL[self.key] = (self._trials, self._tries, self._worse_in_row)
         if self._tries[rows] < _TRIES_PER_SIZE:
             return  # time each size twice: the first call at a new shape pays one-off setup
         best = min(self._trials.values())
@@ -150,6 +170,8 @@ class ChunkSizer:
         # Stop after two sizes in a row that are clearly slower per row than the best: one
         # slow reading can be noise (another process), two in a row is the cache cliff.
         self._worse_in_row = self._worse_in_row + 1 if self._trials[rows] > best * _WORSE else 0
+        if self.key is not None:
+            _PARTIAL[self.key] = (self._trials, self._tries, self._worse_in_row)
         if self._worse_in_row >= 2 or self._step >= len(self._ladder):
             self._finish()
 
@@ -163,6 +185,9 @@ class ChunkSizer:
             self._settled = max(good)
         if self.key is not None:
             _CACHE[self.key] = self._settled
+            _PARTIAL.pop(self.key, None)
+        # a search resumed from earlier calls may have timed sizes above this call's caps
+        self._settled = min(self._settled, self.cap)
 
 
 def batch_dependent_modules(forward_func: Callable[..., Any]) -> list[str]:

@@ -47,3 +47,36 @@ def test_settled_size_spreads_the_rest_evenly() -> None:
     s._settled = 1024  # as after calibration
     assert _drive(s, 3200, lambda r: r * 1e-3) == [832, 832, 768, 768]
     assert _drive(s, 1024, lambda r: r * 1e-3) == [1024]
+
+
+def test_a_short_call_leaves_its_search_to_the_next_call() -> None:
+    clear_cache()
+    # flat per-row cost: the search runs the whole ladder; 300 rows per call cannot finish it
+    cost = lambda r: r * 1e-3
+    key = ("short", 1)
+    first = _drive(ChunkSizer(key, total_rows=300, row_bytes=1), 300, cost)
+    assert first == [8, 8, 16, 16, 32, 32, 64, 64, 60]  # the truncated 60 is not a measurement
+    s2 = ChunkSizer(key, total_rows=300, row_bytes=1)
+    assert s2.calibrating
+    second = _drive(s2, 300, cost)
+    assert second[:2] == [128, 128]  # resumes after 64, the last size timed twice
+    calls = 2
+    while ChunkSizer(key, total_rows=300, row_bytes=1).calibrating:  # 256 and 300 fit once a call
+        _drive(ChunkSizer(key, total_rows=300, row_bytes=1), 300, cost)
+        calls += 1
+    assert calls == 6
+    # every size costs the same per row: the largest wins (fewer calls), and it is cached
+    assert ChunkSizer(key, total_rows=300, row_bytes=1).settled_rows == 300
+    # without a key there is nothing to resume: a truncated chunk settles at once
+    s = ChunkSizer(None, total_rows=300, row_bytes=1)
+    _drive(s, 300, cost)
+    assert not s.calibrating
+
+
+def test_a_resumed_search_respects_this_calls_caps() -> None:
+    clear_cache()
+    cost = lambda r: r * 1e-3
+    _drive(ChunkSizer(("caps", 1), total_rows=300, row_bytes=1), 300, cost)  # leaves sizes up to 64 timed
+    small = ChunkSizer(("caps", 1), total_rows=300, row_bytes=1, max_batch=16)
+    assert not small.calibrating and small.settled_rows == 16  # 64 was timed, but the cap is 16
+    assert max(_drive(small, 300, cost)) <= 16
