@@ -42,6 +42,15 @@ def _count_ge(h_ptr, base, P, cand, IS64: tl.constexpr, BLOCK: tl.constexpr, NC:
 
 
 @triton.jit
+def _load_keys(h_ptr, m_ptr, base, idx, P, IS64: tl.constexpr):
+    """One block of a row: (keys, inside the mask, valid) for the flat indices ``idx``."""
+    valid = idx < P
+    key = _key(tl.load(h_ptr + base + idx, mask=valid, other=0.0), IS64)
+    inside = (tl.load(m_ptr + base + idx, mask=valid, other=0) != 0) & valid
+    return key, inside, valid
+
+
+@triton.jit
 def _topk_hits_kernel(h_ptr, m_ptr, ks_ptr, out_ptr, P, T, KS_STRIDE, IS64: tl.constexpr, BLOCK: tl.constexpr,
                       RB: tl.constexpr, NPASS: tl.constexpr, NBITS: tl.constexpr):
     row = tl.program_id(0)
@@ -78,10 +87,7 @@ def _topk_hits_kernel(h_ptr, m_ptr, ks_ptr, out_ptr, P, T, KS_STRIDE, IS64: tl.c
     tied = tl.zeros((), dtype=tl.int64)
     hits_tied = tl.zeros((), dtype=tl.int64)
     for start in range(0, P, BLOCK):
-        idx = start + offs
-        valid = idx < P
-        key = _key(tl.load(h_ptr + base + idx, mask=valid, other=0.0), IS64)
-        inside = (tl.load(m_ptr + base + idx, mask=valid, other=0) != 0) & valid
+        key, inside, valid = _load_keys(h_ptr, m_ptr, base, start + offs, P, IS64)
         gt = (key > kth) & valid
         eq = (key == kth) & valid
         above += tl.sum(gt.to(tl.int32), 0).to(tl.int64)
@@ -94,10 +100,7 @@ def _topk_hits_kernel(h_ptr, m_ptr, ks_ptr, out_ptr, P, T, KS_STRIDE, IS64: tl.c
         hits = hits_above
         run = tl.zeros((), dtype=tl.int64)
         for start in range(0, P, BLOCK):
-            idx = start + offs
-            valid = idx < P
-            key = _key(tl.load(h_ptr + base + idx, mask=valid, other=0.0), IS64)
-            inside = (tl.load(m_ptr + base + idx, mask=valid, other=0) != 0) & valid
+            key, inside, valid = _load_keys(h_ptr, m_ptr, base, start + offs, P, IS64)
             eq = (key == kth) & valid
             rank = run + tl.cumsum(eq.to(tl.int32), 0).to(tl.int64)  # 1-based rank among the tied values
             hits += tl.sum((eq & inside & (rank <= need)).to(tl.int32), 0).to(tl.int64)

@@ -161,15 +161,13 @@ class ChunkSizer:
         per_row = seconds / max(rows, 1)
         self._trials[rows] = min(per_row, self._trials.get(rows, float("inf")))
         self._tries[rows] = self._tries.get(rows, 0) + 1
-        if self.key is not None:
-            _PARTIAL[self.key] = (self._trials, self._tries, self._worse_in_row)
-        if self._tries[rows] < _TRIES_PER_SIZE:
-            return  # time each size twice: the first call at a new shape pays one-off setup
-        best = min(self._trials.values())
-        self._step += 1
-        # Stop after two sizes in a row that are clearly slower per row than the best: one
-        # slow reading can be noise (another process), two in a row is the cache cliff.
-        self._worse_in_row = self._worse_in_row + 1 if self._trials[rows] > best * _WORSE else 0
+        # time each size twice (the first call at a new shape pays one-off setup), then move on
+        if self._tries[rows] >= _TRIES_PER_SIZE:
+            best = min(self._trials.values())
+            self._step += 1
+            # Stop after two sizes in a row that are clearly slower per row than the best: one
+            # slow reading can be noise (another process), two in a row is the cache cliff.
+            self._worse_in_row = self._worse_in_row + 1 if self._trials[rows] > best * _WORSE else 0
         if self.key is not None:
             _PARTIAL[self.key] = (self._trials, self._tries, self._worse_in_row)
         if self._worse_in_row >= 2 or self._step >= len(self._ladder):

@@ -284,10 +284,13 @@ def tpr_at_specificity_interp(plan: AurocPlan, y: torch.Tensor, W: torch.Tensor,
     # so the lowest ROC point has fpr = tpr = 1 exactly
     fps, tps = _from_top(neg, plan), _from_top(pos, plan)
     first = plan.group_start.clamp(max=max(T - 1, 0))
-    neg_g = torch.where(plan.group_end > plan.group_start, fps[:, first], torch.zeros_like(fps[:, first])) \
-        if T else torch.zeros(B, G, dtype=torch.float64, device=dev)
-    pos_g = torch.where(plan.group_end > plan.group_start, tps[:, first], torch.zeros_like(tps[:, first])) \
-        if T else torch.zeros(B, G, dtype=torch.float64, device=dev)
+
+    def group_total(c: torch.Tensor) -> torch.Tensor:  # value at the group's first block; 0 if empty
+        if not T:
+            return torch.zeros(B, G, dtype=torch.float64, device=dev)
+        return torch.where(plan.group_end > plan.group_start, c[:, first], torch.zeros_like(c[:, first]))
+
+    neg_g, pos_g = group_total(fps), group_total(tps)
     exists = (pos + neg) > 0  # sklearn drops zero-weight rows (and thus their thresholds)
     idx = torch.arange(T, device=dev).expand(B, -1)
     big = torch.full_like(idx, T)

@@ -53,10 +53,10 @@ def captum_kernel_shap_probs(n_features: int) -> Tensor:
     return probs
 
 
-def _categorical_probs(n_features: int) -> Tensor:
-    """(M,) float32: the probabilities Captum's ``Categorical`` samples from (normalised by
-    it: ``probs / probs.sum()``), which is what ``multinomial`` scores p / Exp(1) with."""
-    return Categorical(captum_kernel_shap_probs(n_features)).probs
+def captum_kernel_shap_distribution(n_features: int) -> Categorical:
+    """The coalition-size distribution exactly as Captum builds it. Its ``probs`` (normalised
+    by ``Categorical``: ``probs / probs.sum()``) are what ``multinomial`` scores p / Exp(1) with."""
+    return Categorical(captum_kernel_shap_probs(n_features))
 
 
 def _one_sample(probs_2d: Tensor, m: int) -> Tensor:
@@ -69,7 +69,7 @@ def _one_sample(probs_2d: Tensor, m: int) -> Tensor:
 def reference_kernel_shap_captum_draws(n_examples: int, n_draw: int, n_features: int) -> Tensor:
     """Captum's loop: (N * n_draw, M) bool coalitions, example-major; advances the global
     generator by exactly Captum's draws, the fit draws after every example included."""
-    probs_2d = _categorical_probs(n_features)[None]
+    probs_2d = captum_kernel_shap_distribution(n_features).probs[None]
     z = torch.empty(n_examples * n_draw, n_features, dtype=torch.bool)
     for e in range(n_examples):
         for i in range(e * n_draw, (e + 1) * n_draw):
@@ -79,7 +79,7 @@ def reference_kernel_shap_captum_draws(n_examples: int, n_draw: int, n_features:
 
 
 def _cpp_draws(n_examples: int, n_draw: int, m: int, tie_eps: float) -> Tensor:
-    probs = _categorical_probs(m)
+    probs = captum_kernel_shap_distribution(m).probs
     state = torch.get_rng_state()
     if state.numel() != _STATE_BYTES:
         raise RuntimeError(f"unexpected CPU generator state of {state.numel()} bytes")

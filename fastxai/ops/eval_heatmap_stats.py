@@ -22,6 +22,8 @@ relative error ~1e-7 of Σ|h| for float32 maps, the same order as Quantus' own f
 """
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 
 from fastxai import _ext, backends
@@ -114,9 +116,15 @@ def heatmap_stats(h: torch.Tensor, m: torch.Tensor, sign: str = "signed", simd: 
     return out
 
 
+def volume_dims(spatial) -> Tuple[int, int, int]:
+    """(D, H, W) of a (H, W) or (D, H, W) spatial shape (2D: D = 1), as the box kernels take it."""
+    d, hh, w = (1, *spatial) if len(spatial) == 2 else tuple(spatial)
+    return int(d), int(hh), int(w)
+
+
 def ranges_to_mask(ranges: torch.Tensor, spatial) -> torch.Tensor:
     """(N, B, 6) int64 half-open pixel ranges [z0, z1, y0, y1, x0, x1] -> (N, P) bool union mask."""
-    d, hh, w = (1, *spatial) if len(spatial) == 2 else tuple(spatial)
+    d, hh, w = volume_dims(spatial)
     n = ranges.shape[0]
     iz, iy, ix = torch.arange(d), torch.arange(hh), torch.arange(w)
     r = ranges[..., None]
@@ -145,7 +153,7 @@ def heatmap_stats_boxes(h: torch.Tensor, ranges: torch.Tensor, spatial, sign: st
         (N, 9) float64, columns ``STATS``.
     """
     _apply_sign(h[:0], sign)
-    d, hh, w = (1, *spatial) if len(spatial) == 2 else tuple(spatial)
+    d, hh, w = volume_dims(spatial)
     if h.dim() != 2 or h.shape[1] != d * hh * w or ranges.shape[:1] != h.shape[:1]:
         raise ValueError(f"h must be (N, {d * hh * w}) and ranges (N, B, 6); got {tuple(h.shape)}, {tuple(ranges.shape)}")
     use_cpp = h.dtype in (torch.float32, torch.float64)

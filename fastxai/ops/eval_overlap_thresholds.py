@@ -31,7 +31,7 @@ from typing import Sequence, Tuple, Union
 import torch
 
 from fastxai import _ext, backends
-from fastxai.ops.eval_heatmap_stats import _as_uint8, ranges_to_mask
+from fastxai.ops.eval_heatmap_stats import _as_uint8, ranges_to_mask, volume_dims
 
 NORMALISE = {"none": 0, "minmax": 1}
 Thresholds = Union[Sequence[float], torch.Tensor]
@@ -120,11 +120,11 @@ def _run(h: torch.Tensor, thresholds: Thresholds, normalise: str, strict: bool, 
     n, p = h.shape
     hk, thr, cols = _kernel_inputs(h, ts, normalise)
     tk = thr.numel()
+    d, hh, w = volume_dims(spatial) if boxes else (0, 0, 0)
     if backend == "triton":
         from fastxai.kernels.eval_overlap_thresholds import overlap_thresholds_triton
 
         if boxes:
-            d, hh, w = (1, *spatial) if len(spatial) == 2 else tuple(spatial)
             pred, inter, msum = overlap_thresholds_triton(
                 hk, None, thr.to(h.device), NORMALISE[normalise], strict,
                 ranges=ranges.to(device=h.device, dtype=torch.int64).contiguous(), dims=(d, hh, w))
@@ -138,7 +138,6 @@ def _run(h: torch.Tensor, thresholds: Thresholds, normalise: str, strict: bool, 
         c = _ext.cpp()
         f32 = hk.dtype == torch.float32
         if boxes:
-            d, hh, w = (1, *spatial) if len(spatial) == 2 else tuple(spatial)
             rc = ranges.to(torch.int64).contiguous()
             fn = c.eval_overlap_thresholds_boxes_f32 if f32 else c.eval_overlap_thresholds_boxes_f64
             fn(hk.data_ptr(), rc.data_ptr(), thr.data_ptr(), pred.data_ptr(), inter.data_ptr(), msum.data_ptr(),
@@ -182,7 +181,7 @@ def overlap_thresholds_boxes(h: torch.Tensor, ranges: torch.Tensor, spatial: Seq
     Returns:
         pred (N, T), inter (N, T), msum (N,) int64.
     """
-    d, hh, w = (1, *spatial) if len(spatial) == 2 else tuple(spatial)
+    d, hh, w = volume_dims(spatial)
     if h.dim() != 2 or h.shape[1] != d * hh * w or ranges.dim() != 3 or ranges.shape[0] != h.shape[0]:
         raise ValueError(f"h must be (N, {d * hh * w}) and ranges (N, B, 6); "
                          f"got {tuple(h.shape)}, {tuple(ranges.shape)}")

@@ -32,14 +32,10 @@ from fastxai._captum.inputs import (
 from fastxai._captum.masks import format_feature_mask, normalise_ids, scatter_feature_values
 from fastxai._captum.targets import TargetSelector
 from fastxai.attr._sampling.plan import CoalitionPlan, OutputStore, evaluate_coalitions, initial_outputs
-from fastxai.attr._sampling.samplers import (
-    captum_kernel_shap_distribution,
-    kernel_shap_coalitions,
-    lime_coalitions,
-)
+from fastxai.attr._sampling.samplers import kernel_shap_coalitions, lime_coalitions
 from fastxai.engine import surrogate
 from fastxai.engine.perturb import EngineOptions, run_perturbations
-from fastxai.ops.captum_draws import captum_fit_draw
+from fastxai.ops.captum_draws import captum_fit_draw, captum_kernel_shap_distribution
 
 
 # ----------------------------------------------------------------------------- surrogates

@@ -18,10 +18,9 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-from torch.distributions.categorical import Categorical
 
 from fastxai.ops import coalitions as ops
-from fastxai.ops.captum_draws import captum_fit_draw, captum_kernel_shap_probs, kernel_shap_captum_draws
+from fastxai.ops.captum_draws import captum_fit_draw, kernel_shap_captum_draws
 
 
 def _sample_grid(n_samples: int, n_examples: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -42,11 +41,6 @@ def lime_coalitions(n_samples: int, n_examples: int, n_features: int, device: to
         return z.to(device=device, dtype=torch.bool)
     s, e = _sample_grid(n_samples, n_examples, device)
     return ops.bernoulli_coalitions(seed, s, e, n_features).reshape(n_samples, n_examples, n_features)
-
-
-def captum_kernel_shap_distribution(n_features: int) -> Categorical:
-    """The coalition-size distribution exactly as Captum builds it (float32, p(0) = 0)."""
-    return Categorical(captum_kernel_shap_probs(n_features))
 
 
 def _complement_pairs(z: Tensor, n_samples: int) -> Tensor:
