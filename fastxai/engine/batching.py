@@ -238,10 +238,17 @@ class ChunkSizer:
         return max(1, min(rows, self.cap))
 
     def _set_cap(self) -> None:
-        """Cap = min(total rows, max_batch, memory bound / bytes per row); rebuilds the ladder."""
+        """Cap = min(total rows, max_batch, memory bound / bytes per row)."""
         self.cap = max(1, min(self._row_cap, self.memory_bound // self.row_bytes))
-        ladder = [r for r in _LADDER if r < self.cap] + [self.cap]
-        self._ladder = sorted(set(self._round(r) for r in ladder))
+        self._sizes: Optional[List[int]] = None
+
+    @property
+    def _ladder(self) -> List[int]:
+        """Sizes to try, in order, within the cap (built only when a search needs it)."""
+        if self._sizes is None:
+            ladder = [r for r in _LADDER if r < self.cap] + [self.cap]
+            self._sizes = sorted(set(self._round(r) for r in ladder))
+        return self._sizes
 
     def _resume(self) -> None:
         # sizes are tried in increasing order: resume after those already timed twice

@@ -90,15 +90,15 @@ def available_bytes(device: Optional[torch.device] = None) -> Optional[int]:
 def default_memory_bound(device: Optional[torch.device] = None) -> int:
     """Bytes one model call may plan for when the caller gave no ``max_memory``:
     ``memory_fraction() * available_bytes(device)`` (at least :data:`MIN_BOUND`)."""
-    dev = torch.device("cpu") if device is None else torch.device(device)
     now = time.monotonic()
-    hit = _last.get(str(dev))
+    hit = _last.get(device)
     if hit is not None and now - hit[0] < _READ_EVERY_S:
         avail = hit[1]
     else:
-        avail = available_bytes(dev)
-        _last[str(dev)] = (now, avail)
+        avail = available_bytes(device)
+        _last[device] = (now, avail)
     if avail is None:
+        dev = torch.device("cpu") if device is None else torch.device(device)
         if dev.type not in _warned:
             _warned.add(dev.type)
             warnings.warn(
