@@ -136,13 +136,16 @@ t = time.perf_counter(); calls[method](); first = time.perf_counter() - t
 peak = hwm() - base
 sympy = "sympy" in sys.modules
 t = time.perf_counter(); calls[method](); second = time.perf_counter() - t
-print(json.dumps(dict(import_s=t_import, first_s=first, second_s=second, peak_mb=peak / 2**20, sympy=sympy)))
+import fastxai
+print(json.dumps(dict(src=fastxai.__file__, import_s=t_import, first_s=first, second_s=second, peak_mb=peak / 2**20, sympy=sympy)))
 """
 
 
 def _fresh_run(who: str, method: str, n: int, side: int, env: Dict[str, str]) -> Dict[str, float]:
+    # cwd: a neutral folder, so that "-c" (which puts the cwd first on sys.path) does not import
+    # the fastxai of the current folder instead of the one PYTHONPATH names
     out = subprocess.run([sys.executable, "-c", _FRESH, who, method, str(n), str(side)], env=env,
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, cwd=tempfile.gettempdir())
     if out.returncode != 0:
         raise RuntimeError(f"fresh run {who} {method} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -153,6 +156,7 @@ def part_fresh(reps: int, rows: List[Tuple[str, int, int]], src: str) -> List[st
              "| method, images | run | cache | import s | first call s | second call s | first ÷ second | peak MiB | sympy |",
              "|---|---|---|---:|---:|---:|---:|---:|---|"]
     base_env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (src, REPO) if p))
+    srcs = set()
     for method, n, side in rows:
         with tempfile.TemporaryDirectory() as cache:
             runs = [("captum", "—", {})] + [
@@ -170,7 +174,8 @@ def part_fresh(reps: int, rows: List[Tuple[str, int, int]], src: str) -> List[st
                     f"{r['second_s']:.3f} | {r['first_s'] / r['second_s']:.2f} | {r['peak_mb']:.0f} | "
                     f"{'yes' if r['sympy'] else 'no'} |")
                 print(lines[-1], flush=True)
-    return lines
+                srcs.add(os.path.dirname(os.path.dirname(r["src"])))
+    return lines + ["", "fastxai imported from: " + ", ".join(sorted(srcs))]
 
 
 def main() -> None:
@@ -180,6 +185,7 @@ def main() -> None:
     ap.add_argument("--fresh-reps", type=int, default=3, help="fresh processes per row (median)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 3 pairs: checks that it runs")
     ap.add_argument("--src", default="", help="run the fresh processes against this checkout")
+    ap.add_argument("--fresh-methods", default="", help="comma list: only these fresh-process rows")
     ap.add_argument("--out", default=os.path.join(REPO, "benches", "results", "overhead.md"))
     args = ap.parse_args()
     from benches.timing import machine
@@ -189,6 +195,8 @@ def main() -> None:
     fresh_rows = ([("Saliency", 2, 32), ("IntegratedGradients", 2, 32)] if args.quick else
                   [("Saliency", 8, 128), ("IntegratedGradients", 40, 128), ("Occlusion", 8, 128),
                    ("FeatureAblation", 8, 128)])
+    if args.fresh_methods:
+        fresh_rows = [r for r in fresh_rows if r[0] in args.fresh_methods.split(",")]
     lines = [f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M')}", ""]
     if "calls" in args.parts:
         lines += part_calls(reps, side, n) + [""]

@@ -26,13 +26,13 @@ and the larger of the two figures is used (and stored with the choice).
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from fastxai.engine import calibration_cache as disk
+from fastxai.engine.calibration_cache import CacheKey
 from fastxai.engine.memory import default_memory_bound, memory_mark
 
 # Settled choices per key, with a weak reference to the model they were measured on.
@@ -59,42 +59,6 @@ def clear_cache() -> None:
 def unfinished_searches() -> int:
     """How many keys still have a chunk-size search in progress (benches warm up until 0)."""
     return len(_PARTIAL)
-
-
-class CacheKey(tuple):
-    """:func:`model_key`'s tuple (hashed and compared as a plain tuple) plus a weak reference
-    to the model, from which the process-independent on-disk key is built when needed."""
-
-    _ref: Any
-    _method: Optional[str]
-
-    def __new__(cls, items: Tuple[Any, ...], target: Any = None, method: Optional[str] = None) -> "CacheKey":
-        self = super().__new__(cls, items)
-        try:
-            self._ref = weakref.ref(target) if target is not None else None
-        except TypeError:  # an object that cannot be weakly referenced
-            self._ref = None
-        self._method = method
-        return self
-
-    def owner(self) -> Any:
-        """The model (or callable) this key was made for, if still alive."""
-        return self._ref() if self._ref is not None else None
-
-    def descriptor(self) -> Optional[Dict[str, Any]]:
-        """The on-disk cache's key (see :mod:`fastxai.engine.calibration_cache`), or None."""
-        target = self.owner()
-        if target is None or len(self) != 6:
-            return None
-        from fastxai._version import __version__
-
-        _, shapes, dtypes, device, threads, mode = self
-        return {
-            "format": disk.FORMAT, "fastxai": __version__, "torch": torch.__version__,
-            "machine": disk.machine_fingerprint(device), "device": device, "threads": threads,
-            "mode": mode, "shapes": shapes, "dtypes": dtypes,
-            "model": disk.model_signature(target, self._method),
-        }
 
 
 def model_key(forward_func: Callable[..., Any], inputs: Tuple[Tensor, ...], mode: str) -> CacheKey:

@@ -30,9 +30,10 @@ import os
 import platform
 import tempfile
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -241,3 +242,39 @@ def _prune(folder: Path) -> None:
             p.unlink()
         except OSError:
             pass
+
+
+class CacheKey(tuple):
+    """:func:`model_key`'s tuple (hashed and compared as a plain tuple) plus a weak reference
+    to the model, from which the process-independent on-disk key is built when needed."""
+
+    _ref: Any
+    _method: Optional[str]
+
+    def __new__(cls, items: Tuple[Any, ...], target: Any = None, method: Optional[str] = None) -> "CacheKey":
+        self = super().__new__(cls, items)
+        try:
+            self._ref = weakref.ref(target) if target is not None else None
+        except TypeError:  # an object that cannot be weakly referenced
+            self._ref = None
+        self._method = method
+        return self
+
+    def owner(self) -> Any:
+        """The model (or callable) this key was made for, if still alive."""
+        return self._ref() if self._ref is not None else None
+
+    def descriptor(self) -> Optional[Dict[str, Any]]:
+        """The on-disk cache's key (see :mod:`fastxai.engine.calibration_cache`), or None."""
+        target = self.owner()
+        if target is None or len(self) != 6:
+            return None
+        from fastxai._version import __version__
+
+        _, shapes, dtypes, device, threads, mode = self
+        return {
+            "format": FORMAT, "fastxai": __version__, "torch": torch.__version__,
+            "machine": machine_fingerprint(device), "device": device, "threads": threads,
+            "mode": mode, "shapes": shapes, "dtypes": dtypes,
+            "model": model_signature(target, self._method),
+        }

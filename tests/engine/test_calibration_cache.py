@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from fastxai.engine import batching
 from fastxai.engine import calibration_cache as disk
 from fastxai.engine.batching import ChunkSizer, clear_cache, model_key
 
