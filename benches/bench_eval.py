@@ -308,19 +308,19 @@ OVERLAP_HEADING = "## IoU at many thresholds (`overlap_at_thresholds`: one pass 
 
 
 def overlap_loop(a: torch.Tensor, s: torch.Tensor, thresholds) -> torch.Tensor:
-    """The former ``overlap_at_thresholds`` (anchor): float64 min-max copy, then per threshold an
-    ``h > t`` mask, its intersection with the annotation and three byte counts."""
-    from fastxai.eval.inputs import prepare
-    from fastxai.eval.overlap import _score_counts, minmax_normalise
-    from fastxai.ops.eval_topk_hits import mask_counts
-
-    h, m, _ = prepare(a, masks=s)
-    h = minmax_normalise(h.to(torch.float64))
+    """The former ``overlap_at_thresholds`` (anchor), plain torch: float64 min-max copy, then per
+    threshold an ``h > t`` mask, its intersection with the annotation and three counts."""
+    n = a.shape[0]
+    h, m = a.reshape(n, -1).to(torch.float64), s.reshape(n, -1)
+    h = h - h.amin(1, keepdim=True)
+    h = h / h.amax(1, keepdim=True)
+    sm = m.sum(1).to(torch.float64)
     cols = []
     for t in thresholds:
         pred = h > t
-        inter, sp, sm = (mask_counts(x).to(torch.float64) for x in (pred & m, pred, m))
-        cols.append(_score_counts(inter, sp, sm, "iou", False))
+        inter, sp = (pred & m).sum(1).to(torch.float64), pred.sum(1).to(torch.float64)
+        iou = inter / (sp + sm - inter)
+        cols.append(torch.where(sp + sm == 0, torch.full_like(iou, float("nan")), iou))
     return torch.stack(cols, 1)
 
 

@@ -224,60 +224,6 @@ def test_mask_counts_matches_reference() -> None:
         assert torch.equal(mask_counts(m[:0]), reference_mask_counts(m[:0]))
 
 
-@pytest.mark.parametrize("auroc", [True, False])
-def test_boot_walk_matches_torch_reference(auroc) -> None:
-    """One C++ walk (groups + overall codes, sort once) == group_sums / confusion / auroc in torch."""
-    from fastxai.eval import group_stats as S
-    from fastxai.ops.eval_boot_walk import boot_walk, reference_boot_walk, walk_rows
-
-    g = torch.Generator().manual_seed(2)
-    n, G = 3000, 6
-    y = torch.rand(n, generator=g) < 0.3
-    score = torch.round(torch.rand(n, generator=g) * 50) / 50  # many ties
-    yhat = score >= 0.5
-    codes = torch.randint(0, G, (n,), generator=g)
-    codes[codes == 5] = 4  # an empty group
-    y[codes == 3] = False  # a one-class group
-    codes_o = codes // 3  # two "control" levels
-    sw = torch.rand(n, generator=g, dtype=torch.float64) + 0.5
-    counts = torch.randint(0, 3, (5, n), generator=g)
-    plan_o = S.auroc_plan(codes_o, 2, score.double(), torch.sort(score.double(), stable=True).indices) if auroc else None
-    rows = walk_rows(y, yhat, sw, score.double(), codes, G, codes_o, 2, plan_o)
-    with use_backend("cpp"):
-        got_g, got_o = boot_walk(rows, counts)
-    ref_g, ref_o = reference_boot_walk(y, yhat, sw, score.double(), codes, G, codes_o, 2, counts, auroc)
-    for got, ref in ((got_g, ref_g), (got_o, ref_o)):
-        assert set(got) == set(ref)
-        for k in ref:
-            torch.testing.assert_close(got[k], ref[k], rtol=1e-12, atol=1e-9, equal_nan=True)
-
-
-@pytest.mark.parametrize("unit", [True, False])
-def test_boot_walk_no_tie_path_matches_reference(unit) -> None:
-    """Distinct scores take the lighter no-tie walk; unit weights skip the multiply."""
-    from fastxai.eval import group_stats as S
-    from fastxai.ops.eval_boot_walk import boot_walk, reference_boot_walk, walk_rows
-
-    g = torch.Generator().manual_seed(4)
-    n, G = 2000, 4
-    y = torch.rand(n, generator=g) < 0.4
-    score = torch.randperm(n, generator=g).double() / n  # no ties
-    yhat = score >= 0.5
-    codes = torch.randint(0, G, (n,), generator=g)
-    codes_o = torch.zeros(n, dtype=torch.int64)
-    sw = torch.ones(n, dtype=torch.float64) if unit else torch.rand(n, generator=g, dtype=torch.float64) + 0.5
-    counts = torch.randint(0, 4, (3, n), generator=g)
-    plan_o = S.auroc_plan(codes_o, 1, score)
-    rows = walk_rows(y, yhat, sw, score, codes, G, codes_o, 1, plan_o)
-    assert not rows.ties and rows.unit_weights == unit
-    with use_backend("cpp"):
-        got_g, got_o = boot_walk(rows, counts)
-    ref_g, ref_o = reference_boot_walk(y, yhat, sw, score, codes, G, codes_o, 1, counts, True)
-    for got, ref in ((got_g, ref_g), (got_o, ref_o)):
-        for k in ref:
-            torch.testing.assert_close(got[k], ref[k], rtol=1e-12, atol=1e-9, equal_nan=True)
-
-
 @pytest.mark.parametrize("spatial", [(37, 53), (224, 224), (5, 9, 11)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("simd", [True, False])
@@ -327,30 +273,6 @@ def test_localisation_boxes_path_equals_masks_path() -> None:
                        (fe.pointing_game, {"variant": "torchray"}), (fe.relevance_mass_accuracy, {}),
                        (fe.energy_pointing_game, {}), (fe.attribution_localisation, {})]:
             torch.testing.assert_close(fn(a, boxes, **kw), fn(a, masks=mask, **kw), equal_nan=True, rtol=0, atol=0)
-
-
-def test_boot_walk_from_indices_equals_counts() -> None:
-    """Drawn row indices counted in the kernel == their bincount passed as multiplicities."""
-    from fastxai.eval import group_stats as S
-    from fastxai.ops.eval_boot_walk import boot_walk, walk_rows
-
-    g = torch.Generator().manual_seed(8)
-    n, G = 1500, 3
-    y = torch.rand(n, generator=g) < 0.5
-    score = torch.round(torch.rand(n, generator=g, dtype=torch.float64) * 30) / 30
-    codes = torch.randint(0, G, (n,), generator=g)
-    codes_o = torch.zeros(n, dtype=torch.int64)
-    idx = torch.randint(0, n, (4, n), generator=g)
-    counts = torch.stack([torch.bincount(r, minlength=n) for r in idx])
-    for sc in (score, torch.randperm(n, generator=g).double()):  # ties path and no-tie path
-        rows = walk_rows(y, sc >= 0.5, torch.ones(n, dtype=torch.float64), sc, codes, G, codes_o, 1,
-                         S.auroc_plan(codes_o, 1, sc))
-        with use_backend("cpp"):
-            a_g, a_o = boot_walk(rows, idx, indices=True)
-            b_g, b_o = boot_walk(rows, counts)
-        for a, b in ((a_g, b_g), (a_o, b_o)):
-            for k in b:
-                assert torch.equal(a[k].nan_to_num(-1), b[k].nan_to_num(-1))
 
 
 def test_triton_interpreter_sign_rule_matches_reference() -> None:

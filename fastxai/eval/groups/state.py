@@ -1,4 +1,4 @@
-"""Group (fairness) metrics: ``GroupReport`` (like fairlearn's ``MetricFrame``) and its streaming state.
+"""``GroupMetrics``: the streaming (mergeable) state behind ``group_report``.
 
 * Decisions: ``y_pred`` if given, else ``y_score >= threshold`` (default 0.5) or MEDFAIR's
   best-F1 threshold (``threshold="best_f1"``: first arg-max of F1 on the pooled data, ``>``).
@@ -18,22 +18,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from fastxai.eval import group_metrics as GM
-from fastxai.eval import group_stats as S
-from fastxai.eval.bootstrap import multiplicities
 from fastxai.eval.errors import InputError, check_finite, check_probabilities, check_same_n
-from fastxai.eval.group_encoding import encode_groups, group_label
-from fastxai.eval.group_metrics import ScoreMetric
-from fastxai.eval.group_report import GroupReport
+from fastxai.eval.groups import metrics as GM
+from fastxai.eval.groups import stats as S
+from fastxai.eval.groups.bootstrap import multiplicities
+from fastxai.eval.groups.encoding import group_label
+from fastxai.eval.groups.inputs import best_f1_threshold, binary_labels, flat_tensor
+from fastxai.eval.groups.report import GroupReport
 from fastxai.eval.state import Metric
 from fastxai.ops import eval_boot_walk
-
-__all__ = [
-    "GroupMetrics", "GroupReport", "GroupMetricWarning", "ScoreMetric", "group_report",
-    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
-    "equalized_odds_ratio", "equal_opportunity_difference", "best_f1_threshold", "scores_by_group",
-    "regression_report",
-]
 
 MetricArg = Union[str, Callable]
 DEFAULT_METRICS = ("accuracy", "tpr", "fpr", "selection_rate", "count")
@@ -43,60 +36,6 @@ class GroupMetricWarning(UserWarning):
     """A group metric is undefined for some groups (NaN returned)."""
 
 
-# --------------------------------------------------------------------------- inputs
-
-
-def _tensor(x: Any, name: str) -> Optional[torch.Tensor]:
-    """``x`` as a flat CPU tensor (None stays None); ``name`` is for error messages."""
-    if x is None:
-        return None
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().reshape(-1)
-    arr = np.asarray(x).reshape(-1)
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise InputError(f"{name} must be numeric (for string labels pass pos_label=; got dtype {arr.dtype})")
-    return torch.as_tensor(arr)
-
-
-def _labels(x: Any, name: str, pos_label: Any) -> Optional[torch.Tensor]:
-    """Labels as a flat bool tensor (True = positive class); strings need ``pos_label``."""
-    if x is None:
-        return None
-    if isinstance(x, torch.Tensor):
-        return binarise(name, x.detach().cpu().reshape(-1), pos_label)
-    arr = np.asarray(x).reshape(-1)
-    if np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
-        return binarise(name, torch.as_tensor(arr), pos_label)
-    if pos_label is None:
-        raise InputError(f"{name} has non-numeric labels; pass pos_label= (the positive class)")
-    if len(np.unique(arr)) > 2:
-        raise InputError(f"{name} must be binary (at most two distinct values); found {np.unique(arr)[:5].tolist()}")
-    return torch.as_tensor(arr == pos_label)
-
-
-def binarise(name: str, y: torch.Tensor, pos_label: Any) -> torch.Tensor:
-    """y == pos_label as bool; labels must be binary ({0,1} / {-1,1} when pos_label is None)."""
-    if pos_label is None:
-        vals = set(torch.unique(y).tolist())
-        if not (vals <= {0, 1} or vals <= {-1, 1}):
-            raise InputError(f"{name} must be binary in {{0, 1}} or {{-1, 1}} unless pos_label= is given; "
-                             f"found {sorted(vals)[:5]}")
-        return y == 1
-    if torch.unique(y).numel() > 2:
-        raise InputError(f"{name} must be binary (at most two distinct values); found {torch.unique(y)[:5].tolist()}")
-    return y == pos_label
-
-
-def best_f1_threshold(y: torch.Tensor, score: torch.Tensor) -> float:
-    """MEDFAIR threshold: the score maximising F1 (first arg-max over ``precision_recall_curve``)."""
-    from sklearn.metrics import precision_recall_curve
-
-    prec, rec, thr = precision_recall_curve(y.numpy(), score.numpy())
-    f1 = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1), 0)
-    return float(thr[int(np.argmax(f1[:-1]))])
-
-
-# --------------------------------------------------------------------------- streaming state
 
 
 class GroupMetrics(Metric):
@@ -149,11 +88,11 @@ class GroupMetrics(Metric):
 
     # ----------------------------------------------------------------------------------
     def _validate(self, y_true, y_score, y_pred, groups, sample_weight):
-        yb = _labels(y_true, "y_true", self.pos_label)
-        s = _tensor(y_score, "y_score")
-        pb = _labels(y_pred, "y_pred", self.pos_label)
-        g = _tensor(groups, "groups")
-        w = _tensor(sample_weight, "sample_weight")
+        yb = binary_labels(y_true, "y_true", self.pos_label)
+        s = flat_tensor(y_score, "y_score")
+        pb = binary_labels(y_pred, "y_pred", self.pos_label)
+        g = flat_tensor(groups, "groups")
+        w = flat_tensor(sample_weight, "sample_weight")
         check_same_n(y_true=yb, y_score=s, y_pred=pb, groups=g, sample_weight=w)
         if s is None and pb is None:
             raise InputError("give y_score= (probabilities) and/or y_pred= (decisions)")
@@ -310,7 +249,8 @@ class GroupMetrics(Metric):
         walk = self._walkable() and y.numel() < eval_boot_walk.MAX_ROWS
         if walk:  # rows arranged once in the overall plan's order; each replicate is one pass
             codes_o, n_o = self._codes(g, overall=True)
-            wr = eval_boot_walk.walk_rows(y, p, w, s, g, self.G, codes_o, n_o, plan_o)
+            wr = eval_boot_walk.walk_rows(y, p, w, s, g, self.G, codes_o, n_o,
+                                          None if plan_o is None else plan_o.order)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GroupMetricWarning)
             for M in multiplicities(y.numel(), n_boot, random_state=random_state, mode=mode, codes=g, chunk=chunk,
@@ -346,150 +286,3 @@ def _callable_values(fn: Callable, rows, M: torch.Tensor, codes: torch.Tensor, G
     return out
 
 
-# --------------------------------------------------------------------------- functional API
-
-
-def group_report(y_true: Any, y_pred: Any = None, *, y_score: Any = None, sensitive_features: Any,
-                 control_features: Any = None,
-                 metrics: Sequence[MetricArg] = DEFAULT_METRICS, sample_weight: Any = None,
-                 n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
-                 random_state: Optional[int] = None, bootstrap: str = "fairlearn", **options: Any) -> GroupReport:
-    """Compute group metrics in one call (fairlearn ``MetricFrame``-like).
-
-    Args:
-        y_true: (N,) binary labels. y_pred: (N,) decisions, or None to threshold ``y_score``.
-        y_score: (N,) probabilities of the positive class.
-        sensitive_features: (N,), (N, F), list/dict of (N,) columns or a DataFrame; groups are
-            the Cartesian product of the features' levels.
-        metrics: built-in names or callables (see ``GroupMetrics``).
-        control_features: like ``sensitive_features``; metrics are then broken down within each
-            control level and overall / min / max / difference / ratio are per control level.
-        sample_weight: (N,) non-negative weights.
-        n_boot, ci_quantiles, random_state, bootstrap: bootstrap CIs (``fairlearn`` or ``stratified``).
-        options: ``threshold``, ``pos_label``, ``zero_division``, ``min_group_size``, ``n_bins``,
-            ``data_range_bins`` (see ``GroupMetrics``).
-    Returns:
-        ``GroupReport``.
-    """
-    codes, groups, names = encode_groups(sensitive_features)
-    controls = None
-    if control_features is not None:
-        c_codes, controls, c_names = encode_groups(control_features)
-        check_same_n(sensitive_features=codes, control_features=c_codes)
-        codes = c_codes * len(groups) + codes
-        groups = [c + g for c in controls for g in groups]
-        names = c_names + names
-    gm = GroupMetrics(groups, metrics, feature_names=names, keep_rows=bool(n_boot), controls=controls, **options)
-    gm.update(y_true, y_score=y_score, y_pred=y_pred, groups=codes, sample_weight=sample_weight)
-    return gm.compute(n_boot=n_boot, ci_quantiles=ci_quantiles, random_state=random_state, bootstrap=bootstrap)
-
-
-def _mean_report(series: Dict[str, torch.Tensor], ok: torch.Tensor, sw: torch.Tensor, codes: torch.Tensor,
-                 groups: List[Tuple], names: List[str], post: Dict[str, Callable[[torch.Tensor], torch.Tensor]],
-                 n_boot: Optional[int], ci_quantiles: Sequence[float], random_state: Optional[int],
-                 bootstrap: str) -> GroupReport:
-    """Weighted per-group means of per-row values (rows with ``ok`` False skipped), optionally
-    transformed by ``post[name]`` (e.g. sqrt for RMSE), plus ``count``; bootstrap as ``group_report``."""
-    G = len(groups)
-    labels = list(series) + ["count"]
-
-    def table(M: torch.Tensor, overall: bool) -> Dict[str, torch.Tensor]:
-        c, g = (torch.zeros_like(codes), 1) if overall else (codes, G)
-        wt = S.group_sums(c, g, M * sw * ok)
-        out = {"count": S.group_sums(c, g, M * ok)}
-        for k, v in series.items():
-            mean = S.group_sums(c, g, M * sw * torch.where(ok, v, torch.zeros_like(v))) / wt.clamp(min=1e-300)
-            mean = torch.where(wt > 0, mean, torch.full_like(mean, float("nan")))
-            out[k] = post.get(k, lambda t: t)(mean)
-        return out
-
-    ones = torch.ones(1, codes.numel(), dtype=torch.float64)
-    by, ov = table(ones, False), table(ones, True)
-    reps = None
-    if n_boot:
-        if not ci_quantiles:
-            raise InputError("bootstrap needs both n_boot= and ci_quantiles=")
-        acc: Dict[str, List[Tuple[torch.Tensor, torch.Tensor]]] = {k: [] for k in labels}
-        for M in multiplicities(codes.numel(), n_boot, random_state=random_state, mode=bootstrap, codes=codes):
-            b, o = table(M, False), table(M, True)
-            for k in labels:
-                acc[k].append((o[k], b[k]))
-        reps = {k: (torch.cat([x for x, _ in v]), torch.cat([y for _, y in v])) for k, v in acc.items()}
-    return GroupReport(labels, groups, names, {k: ov[k][0] for k in labels}, {k: by[k][0] for k in labels},
-                       by["count"][0], reps, ci_quantiles)
-
-
-def scores_by_group(scores: Any, *, sensitive_features: Any, name: str = "score",
-                    n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
-                    random_state: Optional[int] = None, bootstrap: str = "fairlearn") -> GroupReport:
-    """Mean of per-sample scores per group (NaN scores skipped), e.g. localisation scores by sex.
-
-    Args:
-        scores: (N,) per-sample values (e.g. ``fastxai.eval.pointing_game(...)``, or per-sample Dice
-            from ``overlap_at_thresholds(..., measure="dice")``).
-        sensitive_features: as in ``group_report``.
-    Returns:
-        ``GroupReport`` with metrics ``name`` (mean over samples with a defined score) and
-        ``count`` (samples with a defined score); bootstrap CIs as in ``group_report``.
-    """
-    codes, groups, names = encode_groups(sensitive_features)
-    s = _tensor(scores, "scores").to(torch.float64)
-    check_same_n(scores=s, sensitive_features=codes)
-    if bool(torch.isinf(s).any()):
-        raise InputError(f"scores has Inf at rows {torch.nonzero(torch.isinf(s)).flatten()[:10].tolist()}")
-    return _mean_report({name: s}, ~torch.isnan(s), torch.ones_like(s), codes, groups, names, {},
-                        n_boot, ci_quantiles, random_state, bootstrap)
-
-
-def regression_report(y_true: Any, y_pred: Any, *, sensitive_features: Any, sample_weight: Any = None,
-                      n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
-                      random_state: Optional[int] = None, bootstrap: str = "fairlearn") -> GroupReport:
-    """MAE and RMSE by group for regression outputs (weighted as sklearn's ``mean_absolute_error`` /
-    ``root_mean_squared_error``). y_true, y_pred, sample_weight: (N,). Metrics: mae, rmse, count."""
-    codes, groups, names = encode_groups(sensitive_features)
-    yt, yp = _tensor(y_true, "y_true").to(torch.float64), _tensor(y_pred, "y_pred").to(torch.float64)
-    w = _tensor(sample_weight, "sample_weight")
-    check_same_n(y_true=yt, y_pred=yp, sensitive_features=codes, sample_weight=w)
-    check_finite("y_true", yt[:, None])
-    check_finite("y_pred", yp[:, None])
-    w = torch.ones_like(yt) if w is None else w.to(torch.float64)
-    if not bool((torch.isfinite(w) & (w >= 0)).all()):
-        raise InputError("sample_weight must be finite and non-negative")
-    e = yp - yt
-    return _mean_report({"mae": e.abs(), "rmse": e * e}, torch.ones_like(e, dtype=torch.bool), w, codes, groups,
-                        names, {"rmse": torch.sqrt}, n_boot, ci_quantiles, random_state, bootstrap)
-
-
-def demographic_parity_difference(y_true, y_pred, *, sensitive_features, method="between_groups",
-                                  sample_weight=None, **options) -> float:
-    """Selection-rate difference between groups (fairlearn semantics)."""
-    return group_report(y_true, y_pred, sensitive_features=sensitive_features, metrics=["selection_rate"],
-                        sample_weight=sample_weight, **options).difference(method)["selection_rate"]
-
-
-def demographic_parity_ratio(y_true, y_pred, *, sensitive_features, method="between_groups",
-                             sample_weight=None, **options) -> float:
-    """Selection-rate ratio between groups (fairlearn semantics)."""
-    return group_report(y_true, y_pred, sensitive_features=sensitive_features, metrics=["selection_rate"],
-                        sample_weight=sample_weight, **options).ratio(method)["selection_rate"]
-
-
-def equalized_odds_difference(y_true, y_pred, *, sensitive_features, method="between_groups",
-                              sample_weight=None, agg="worst_case", **options) -> float:
-    """max (or mean) of the TPR and FPR differences. fairlearn's value needs ``zero_division=0.0``."""
-    return group_report(y_true, y_pred, sensitive_features=sensitive_features, metrics=["tpr", "fpr"],
-                        sample_weight=sample_weight, **options).equalized_odds(method, agg)[0]
-
-
-def equalized_odds_ratio(y_true, y_pred, *, sensitive_features, method="between_groups",
-                         sample_weight=None, agg="worst_case", **options) -> float:
-    """min (or mean) of the TPR and FPR ratios."""
-    return group_report(y_true, y_pred, sensitive_features=sensitive_features, metrics=["tpr", "fpr"],
-                        sample_weight=sample_weight, **options).equalized_odds(method, agg)[1]
-
-
-def equal_opportunity_difference(y_true, y_pred, *, sensitive_features, method="between_groups",
-                                 sample_weight=None, **options) -> float:
-    """TPR difference between groups."""
-    return group_report(y_true, y_pred, sensitive_features=sensitive_features, metrics=["tpr"],
-                        sample_weight=sample_weight, **options).difference(method)["tpr"]

@@ -1,6 +1,6 @@
 """Metric definitions for group reports: statistics in, (B, G) values out.
 
-Each built-in metric is computed from per-group sufficient statistics (``group_stats``):
+Each built-in metric is computed from per-group sufficient statistics (``groups.stats``):
 weighted confusion cells [tn, fp, fn, tp], calibration bins, squared/log-loss sums, a
 sort-once AUROC. A value is *undefined* where its denominator is empty; what is done then
 (NaN + warning, or a fill value) is decided by the caller (``zero_division``).
@@ -12,7 +12,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-from fastxai.eval import group_stats as S
+from fastxai.eval.groups import stats as S
 
 TN, FP, FN, TP = 0, 1, 2, 3
 

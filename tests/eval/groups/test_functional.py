@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import fastxai.eval.groups as GR
-from fastxai.eval.bootstrap import multiplicities
+from fastxai.eval.groups.bootstrap import multiplicities
 from fastxai.eval.errors import InputError
-from fastxai.eval.group_encoding import encode_groups
+from fastxai.eval.groups.encoding import encode_groups
 from tests.eval.metric_tester import check_batching
 
 fl = pytest.importorskip("fairlearn.metrics")
@@ -315,7 +315,7 @@ def test_std_and_skewed_error_ratio() -> None:
 
 
 def test_auroc_many_groups_ties_and_empty_groups() -> None:
-    from fastxai.eval import group_stats as S
+    from fastxai.eval.groups import stats as S
 
     g = np.random.default_rng(16)
     n, G = 3000, 70  # > 64 groups: sort-based partition path

@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from fastxai.eval import group_aggregates as A
-from fastxai.eval import group_metrics as GM
-from fastxai.eval.group_encoding import group_label
+from fastxai.eval.groups import aggregates as A
+from fastxai.eval.groups import metrics as GM
+from fastxai.eval.groups.encoding import group_label
 
 
 Summary = Union[float, Dict[Tuple, float]]
