@@ -97,7 +97,7 @@ def pixel_ranks(attributions: torch.Tensor, order: str = "most") -> torch.Tensor
 
     ``most``: descending attribution, ties by lowest index; ``least``: ascending, ties by lowest index.
     """
-    a = attributions.reshape(attributions.shape[0], -1)
+    a = attributions.reshape(attributions.shape[0], math.prod(attributions.shape[1:]))
     if order not in ("most", "least"):
         raise InputError(f"order must be most|least, got {order!r}")
     idx = torch.sort(a, dim=1, descending=(order == "most"), stable=True).indices
@@ -233,7 +233,7 @@ def faithfulness_correlation(
 
 
 def _flat_abs(attributions: torch.Tensor, quantus_compat: bool) -> torch.Tensor:
-    a = attributions.detach().reshape(attributions.shape[0], -1).to(torch.float64)
+    a = attributions.detach().reshape(attributions.shape[0], math.prod(attributions.shape[1:])).to(torch.float64)
     check_finite("attributions", a)
     if quantus_compat and bool((a != 0).any()):
         a = a / a.abs().amax()

@@ -15,9 +15,10 @@ Annotations: boxes (rasterised by ``fastxai.eval.boxes``) and/or binary masks (N
 """
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
-from typing import Literal, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,30 @@ from fastxai.eval.boxes import Boxes, boxes_to_mask
 from fastxai.eval.errors import InputError, check_finite, check_same_n
 
 ChannelReduction = Literal["sum", "mean", "max", "abs_sum", "l2"]
+INPUT_DEFAULTS = {"image_size": None, "channel_reduction": "sum", "sign": "signed", "quantus_compat": False}
+
+
+def streaming_options(fn: Callable[..., Any], options: Dict[str, Any], extra: Optional[Dict[str, Any]] = None,
+                      ) -> Dict[str, Any]:
+    """The full settings of a streaming localisation metric: ``options`` over the defaults of ``fn``'s
+    keyword-only arguments, ``extra`` and the input rules (``INPUT_DEFAULTS``).
+
+    Raises ``InputError`` for an unknown option, and for ``quantus_compat=True``: it divides by the
+    maximum over the batch of each call, so a streamed mean would depend on how the data are batched.
+    """
+    defaults = dict(INPUT_DEFAULTS)
+    for prm in inspect.signature(fn).parameters.values():
+        if prm.kind is inspect.Parameter.KEYWORD_ONLY:
+            defaults[prm.name] = prm.default
+    defaults.update(extra or {})
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise InputError(f"unknown option(s) {unknown} for {fn.__name__}; known: {sorted(defaults)}")
+    if options.get("quantus_compat"):
+        raise InputError("quantus_compat=True divides by the maximum over the batch of each call, so a streamed "
+                         f"mean would depend on the batching; call {fn.__name__}(..., quantus_compat=True) on the "
+                         "whole dataset instead")
+    return {**defaults, **options}
 
 
 class EmptyAnnotationWarning(UserWarning):

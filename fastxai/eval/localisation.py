@@ -9,14 +9,15 @@ counted) are at the bottom.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+import math
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
 
 from fastxai.eval.boxes import Boxes, box_ranges, boxes_to_mask
 from fastxai.eval.errors import InputError
 from fastxai.eval.errors import check_same_n
-from fastxai.eval.inputs import apply_sign, prepare, spatial_shape, to_heatmaps, warn_empty_rows
+from fastxai.eval.inputs import apply_sign, prepare, spatial_shape, streaming_options, to_heatmaps, warn_empty_rows
 from fastxai.eval.state import MeanMetric
 from fastxai.ops.eval_heatmap_auroc import heatmap_auroc_op
 from fastxai.ops.eval_heatmap_stats import COL, heatmap_stats, heatmap_stats_boxes
@@ -48,7 +49,7 @@ class _Fused:
     @property
     def m(self) -> torch.Tensor:
         if self._m is None:
-            self._m = boxes_to_mask(self.boxes, self.spatial).reshape(self.h.shape[0], -1).to(self.h.device)
+            self._m = boxes_to_mask(self.boxes, self.spatial).reshape(self.h.shape[0], self.h.shape[1]).to(self.h.device)
         return self._m
 
     def stats(self) -> torch.Tensor:
@@ -66,7 +67,7 @@ def _prepare_fused(heatmaps, boxes, masks, sign: str = "signed", image_size=None
         h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign="signed",
                         quantus_compat=quantus_compat, check=False)
         apply_sign(h[:0], sign)  # validates the name
-        return _Fused(h.reshape(h.shape[0], -1), None, spatial, sign, ranges.to(h.device), boxes)
+        return _Fused(h.reshape(h.shape[0], math.prod(spatial)), None, spatial, sign, ranges.to(h.device), boxes)
     h, m, spatial = prepare(heatmaps, boxes, masks, sign=sign, fused=True, image_size=image_size,
                             channel_reduction=channel_reduction, quantus_compat=quantus_compat)
     return _Fused(h, m, spatial, sign)
@@ -232,6 +233,11 @@ class LocalisationMetric(MeanMetric):
     def __init__(self, **options: Any) -> None:
         super().__init__()
         self.options = options
+        self._settings = streaming_options(type(self).score_fn, options)
+
+    def settings(self) -> Dict[str, Any]:
+        """Every option of the score function, defaults filled in (merge / sync compare them)."""
+        return {"shape": (), **self._settings}
 
     def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
                masks: Optional[torch.Tensor] = None) -> None:

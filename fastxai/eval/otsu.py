@@ -27,6 +27,7 @@ filled (holes filled). Here:
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import numpy as np
@@ -62,7 +63,7 @@ def uint8_levels(heatmaps: torch.Tensor) -> torch.Tensor:
         h = h.to(torch.float32)
     check_finite("heatmaps", h)
     n = h.shape[0]
-    flat = h.reshape(n, -1)
+    flat = h.reshape(n, math.prod(h.shape[1:]))
     if flat.shape[1] == 0:
         return torch.zeros_like(h, dtype=torch.uint8)
     shifted = flat - flat.amin(1, keepdim=True)
@@ -82,7 +83,7 @@ def otsu_threshold(heatmaps: torch.Tensor) -> torch.Tensor:
     """
     levels = uint8_levels(heatmaps)
     n = levels.shape[0]
-    flat = levels.reshape(n, -1).to(torch.int64)
+    flat = levels.reshape(n, math.prod(levels.shape[1:])).to(torch.int64)
     offsets = torch.arange(n, device=flat.device).view(-1, 1) * 256
     hist = torch.bincount((flat + offsets).reshape(-1), minlength=256 * n).view(n, 256).to(torch.float64)
     return _otsu_from_hist(hist)
@@ -145,7 +146,7 @@ def saporta_iou_otsu(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None, mask
     """
     h, m, spatial = prepare(heatmaps, boxes, masks, **options)
     n = h.shape[0]
-    pred = otsu_masks(h.reshape(n, *spatial), fill_holes=fill_holes).reshape(n, -1).to(m.device)
+    pred = otsu_masks(h.reshape(n, *spatial), fill_holes=fill_holes).reshape(n, math.prod(spatial)).to(m.device)
     inter = torch.count_nonzero(pred & m, dim=1).to(torch.float64)
     sp = torch.count_nonzero(pred, dim=1).to(torch.float64)
     sm = torch.count_nonzero(m, dim=1).to(torch.float64)

@@ -8,7 +8,7 @@ import torch
 
 from fastxai.eval.errors import InputError, check_finite, check_same_n
 from fastxai.eval.groups import stats as S
-from fastxai.eval.groups.bootstrap import multiplicities
+from fastxai.eval.groups.bootstrap import check_bootstrap, multiplicities
 from fastxai.eval.groups.encoding import encode_groups
 from fastxai.eval.groups.inputs import flat_tensor
 from fastxai.eval.groups.report import GroupReport
@@ -21,7 +21,8 @@ def group_report(y_true: Any, y_pred: Any = None, *, y_score: Any = None, sensit
                  control_features: Any = None,
                  metrics: Sequence[MetricArg] = DEFAULT_METRICS, sample_weight: Any = None,
                  n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
-                 random_state: Optional[int] = None, bootstrap: str = "fairlearn", **options: Any) -> GroupReport:
+                 random_state: Optional[int] = None, bootstrap: str = "fairlearn", missing_group: Optional[str] = None,
+                 **options: Any) -> GroupReport:
     """Compute group metrics in one call (fairlearn ``MetricFrame``-like).
 
     Args:
@@ -33,21 +34,25 @@ def group_report(y_true: Any, y_pred: Any = None, *, y_score: Any = None, sensit
         control_features: like ``sensitive_features``; metrics are then broken down within each
             control level and overall / min / max / difference / ratio are per control level.
         sample_weight: (N,) non-negative weights.
-        n_boot, ci_quantiles, random_state, bootstrap: bootstrap CIs (``fairlearn`` or ``stratified``).
+        n_boot, ci_quantiles, random_state, bootstrap: bootstrap CIs (``fairlearn`` or ``stratified``;
+            ``n_boot`` >= 1 and ``ci_quantiles`` in (0, 1) are given together, as fairlearn).
+        missing_group: None (default): missing sensitive / control values raise ``InputError`` naming the
+            feature and the number of rows; a label: they form a group of that name.
         options: ``threshold``, ``pos_label``, ``zero_division``, ``min_group_size``, ``n_bins``,
             ``data_range_bins`` (see ``GroupMetrics``).
     Returns:
         ``GroupReport``.
     """
-    codes, groups, names = encode_groups(sensitive_features)
+    boot = check_bootstrap(n_boot, ci_quantiles, bootstrap)
+    codes, groups, names = encode_groups(sensitive_features, missing_group)
     controls = None
     if control_features is not None:
-        c_codes, controls, c_names = encode_groups(control_features)
+        c_codes, controls, c_names = encode_groups(control_features, missing_group)
         check_same_n(sensitive_features=codes, control_features=c_codes)
         codes = c_codes * len(groups) + codes
         groups = [c + g for c in controls for g in groups]
         names = c_names + names
-    gm = GroupMetrics(groups, metrics, feature_names=names, keep_rows=bool(n_boot), controls=controls, **options)
+    gm = GroupMetrics(groups, metrics, feature_names=names, keep_rows=boot, controls=controls, **options)
     gm.update(y_true, y_score=y_score, y_pred=y_pred, groups=codes, sample_weight=sample_weight)
     return gm.compute(n_boot=n_boot, ci_quantiles=ci_quantiles, random_state=random_state, bootstrap=bootstrap)
 
@@ -60,11 +65,14 @@ def _mean_report(series: Dict[str, torch.Tensor], ok: torch.Tensor, sw: torch.Te
     transformed by ``post[name]`` (e.g. sqrt for RMSE), plus ``count``; bootstrap as ``group_report``."""
     G = len(groups)
     labels = list(series) + ["count"]
+    boot = check_bootstrap(n_boot, ci_quantiles, bootstrap)
+    rows_in = S.group_sums(codes, G, torch.ones(1, codes.numel(), dtype=torch.float64))[0]
 
     def table(M: torch.Tensor, overall: bool) -> Dict[str, torch.Tensor]:
         c, g = (torch.zeros_like(codes), 1) if overall else (codes, G)
         wt = S.group_sums(c, g, M * sw * ok)
-        out = {"count": S.group_sums(c, g, M * ok)}
+        present = S.group_sums(c, g, M) > 0  # an empty intersection / absent group: count NaN (fairlearn)
+        out = {"count": torch.where(present, S.group_sums(c, g, M * ok), torch.full_like(wt, float("nan")))}
         for k, v in series.items():
             mean = S.group_sums(c, g, M * sw * torch.where(ok, v, torch.zeros_like(v))) / wt.clamp(min=1e-300)
             mean = torch.where(wt > 0, mean, torch.full_like(mean, float("nan")))
@@ -74,9 +82,7 @@ def _mean_report(series: Dict[str, torch.Tensor], ok: torch.Tensor, sw: torch.Te
     ones = torch.ones(1, codes.numel(), dtype=torch.float64)
     by, ov = table(ones, False), table(ones, True)
     reps = None
-    if n_boot:
-        if not ci_quantiles:
-            raise InputError("bootstrap needs both n_boot= and ci_quantiles=")
+    if boot:
         acc: Dict[str, List[Tuple[torch.Tensor, torch.Tensor]]] = {k: [] for k in labels}
         for M in multiplicities(codes.numel(), n_boot, random_state=random_state, mode=bootstrap, codes=codes):
             b, o = table(M, False), table(M, True)
@@ -84,12 +90,13 @@ def _mean_report(series: Dict[str, torch.Tensor], ok: torch.Tensor, sw: torch.Te
                 acc[k].append((o[k], b[k]))
         reps = {k: (torch.cat([x for x, _ in v]), torch.cat([y for _, y in v])) for k, v in acc.items()}
     return GroupReport(labels, groups, names, {k: ov[k][0] for k in labels}, {k: by[k][0] for k in labels},
-                       by["count"][0], reps, ci_quantiles)
+                       rows_in, reps, ci_quantiles)
 
 
 def scores_by_group(scores: Any, *, sensitive_features: Any, name: str = "score",
                     n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
-                    random_state: Optional[int] = None, bootstrap: str = "fairlearn") -> GroupReport:
+                    random_state: Optional[int] = None, bootstrap: str = "fairlearn",
+                    missing_group: Optional[str] = None) -> GroupReport:
     """Mean of per-sample scores per group (NaN scores skipped), e.g. localisation scores by sex.
 
     Args:
@@ -100,7 +107,7 @@ def scores_by_group(scores: Any, *, sensitive_features: Any, name: str = "score"
         ``GroupReport`` with metrics ``name`` (mean over samples with a defined score) and
         ``count`` (samples with a defined score); bootstrap CIs as in ``group_report``.
     """
-    codes, groups, names = encode_groups(sensitive_features)
+    codes, groups, names = encode_groups(sensitive_features, missing_group)
     s = flat_tensor(scores, "scores").to(torch.float64)
     check_same_n(scores=s, sensitive_features=codes)
     if bool(torch.isinf(s).any()):
@@ -111,10 +118,11 @@ def scores_by_group(scores: Any, *, sensitive_features: Any, name: str = "score"
 
 def regression_report(y_true: Any, y_pred: Any, *, sensitive_features: Any, sample_weight: Any = None,
                       n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
-                      random_state: Optional[int] = None, bootstrap: str = "fairlearn") -> GroupReport:
+                      random_state: Optional[int] = None, bootstrap: str = "fairlearn",
+                      missing_group: Optional[str] = None) -> GroupReport:
     """MAE and RMSE by group for regression outputs (weighted as sklearn's ``mean_absolute_error`` /
     ``root_mean_squared_error``). y_true, y_pred, sample_weight: (N,). Metrics: mae, rmse, count."""
-    codes, groups, names = encode_groups(sensitive_features)
+    codes, groups, names = encode_groups(sensitive_features, missing_group)
     yt, yp = flat_tensor(y_true, "y_true").to(torch.float64), flat_tensor(y_pred, "y_pred").to(torch.float64)
     w = flat_tensor(sample_weight, "sample_weight")
     check_same_n(y_true=yt, y_pred=yp, sensitive_features=codes, sample_weight=w)

@@ -55,9 +55,34 @@ def binarise(name: str, y: torch.Tensor, pos_label: Any) -> torch.Tensor:
 
 
 def best_f1_threshold(y: torch.Tensor, score: torch.Tensor) -> float:
-    """MEDFAIR threshold: the score maximising F1 (first arg-max over ``precision_recall_curve``)."""
-    from sklearn.metrics import precision_recall_curve
+    """MEDFAIR's threshold: the score maximising F1, computed in torch (no scikit-learn needed).
 
-    prec, rec, thr = precision_recall_curve(y.numpy(), score.numpy())
-    f1 = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1), 0)
-    return float(thr[int(np.argmax(f1[:-1]))])
+    Equal to scikit-learn 1.9's ``precision_recall_curve`` followed by the first arg-max of
+    ``2·P·R / (P + R)`` (0 where P + R = 0) over its thresholds (the distinct scores, ascending; the
+    appended (P, R) = (1, 0) point excluded): tps / fps at each distinct score (descending, stable),
+    precision = tps / (tps + fps), recall = tps / P (1 for every threshold without positives).
+    y (N,) bool, score (N,) float -> float (a value of ``score``). Unweighted, as MEDFAIR.
+    """
+    if score.numel() == 0:
+        raise InputError("threshold='best_f1' needs at least one row with a score")
+    s = score.to(torch.float64).reshape(-1)
+    yy = y.reshape(-1).to(torch.float64)
+    order = torch.sort(s, descending=True, stable=True).indices
+    ss, ys = s[order], yy[order]
+    last = torch.ones_like(ss, dtype=torch.bool)  # last row of each block of equal scores
+    last[:-1] = ss[1:] != ss[:-1]
+    tps = torch.cumsum(ys, 0)[last]
+    fps = torch.nonzero(last).flatten().to(torch.float64) + 1 - tps
+    thr = ss[last]
+    ps = tps + fps
+    prec = torch.where(ps != 0, tps / torch.where(ps != 0, ps, 1.0), torch.zeros_like(ps))
+    rec = tps / tps[-1] if float(tps[-1]) > 0 else torch.ones_like(tps)
+    den = prec + rec
+    f1 = torch.where(den > 0, 2 * prec * rec / torch.where(den > 0, den, 1.0), torch.zeros_like(den))
+    return float(torch.flip(thr, [0])[int(torch.argmax(torch.flip(f1, [0])))])
+
+
+def nll_eps(score: torch.Tensor) -> float:
+    """scikit-learn ``log_loss``'s clipping epsilon for scores of this dtype: the machine epsilon of
+    a floating dtype (float16 / float32 / float64 as given), float64's for integer or bool scores."""
+    return float(torch.finfo(score.dtype).eps) if score.is_floating_point() else float(torch.finfo(torch.float64).eps)

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -21,15 +21,28 @@ import torch
 from fastxai.eval.errors import InputError, check_finite, check_probabilities, check_same_n
 from fastxai.eval.groups import metrics as GM
 from fastxai.eval.groups import stats as S
-from fastxai.eval.groups.bootstrap import multiplicities
+from fastxai.eval.groups.bootstrap import check_bootstrap, multiplicities
 from fastxai.eval.groups.encoding import group_label
-from fastxai.eval.groups.inputs import best_f1_threshold, binary_labels, flat_tensor
+from fastxai.eval.groups.inputs import best_f1_threshold, binary_labels, flat_tensor, nll_eps
 from fastxai.eval.groups.report import GroupReport
+from fastxai.eval.settings import canonical, digest
 from fastxai.eval.state import Metric
 from fastxai.ops import eval_boot_walk
 
 MetricArg = Union[str, Callable]
 DEFAULT_METRICS = ("accuracy", "tpr", "fpr", "selection_rate", "count")
+
+
+class Rows(NamedTuple):
+    """The kept rows, (N,) each: labels, decisions, scores (float64, or None), group codes, sample
+    weights, NLL clipping epsilon (scikit-learn's per input dtype, or None when NLL is not asked for)."""
+
+    y: torch.Tensor
+    p: torch.Tensor
+    s: Optional[torch.Tensor]
+    g: torch.Tensor
+    w: torch.Tensor
+    eps: Optional[torch.Tensor]
 
 
 class GroupMetricWarning(UserWarning):
@@ -61,8 +74,8 @@ class GroupMetrics(Metric):
         self.G = len(self.groups)
         self.controls = [tuple(c) for c in controls] if controls else [()]
         self.C = len(self.controls)
-        if self.G % self.C:
-            raise InputError(f"{self.G} groups cannot be split into {self.C} control levels")
+        _check_options(self.groups, self.C, threshold, zero_division, min_group_size=min_group_size, n_bins=n_bins,
+                       data_range_bins=data_range_bins, auroc_bins=auroc_bins)
         self.S = self.G // self.C
         self.feature_names = list(feature_names)
         self.names = [m if callable(m) else GM.canonical(m) for m in metrics]
@@ -83,8 +96,53 @@ class GroupMetrics(Metric):
         self.add_state("cal", torch.zeros(G, n_bins + 1, 3, dtype=torch.float64), "sum")
         self.add_state("sq", torch.zeros(G, 3, dtype=torch.float64), "sum")
         self.add_state("hist", torch.zeros(G, auroc_bins if self.need["hist"] else 0, 2, dtype=torch.float64), "sum")
-        for name in ("rows_y", "rows_pred", "rows_score", "rows_code", "rows_w"):
+        for name in ("rows_y", "rows_pred", "rows_score", "rows_code", "rows_w", "rows_eps"):
             self.add_state(name, [], "cat")
+
+    # ---------------------------------------------------------------------------------- settings
+    def settings(self) -> Dict[str, Any]:
+        """Every option that changes the states or the report; ``groups`` is compared as a label
+        set (states are aligned by label), ``controls`` likewise."""
+        return {"metrics": list(self.names), "feature_names": list(self.feature_names),
+                "threshold": self.threshold, "pos_label": self.pos_label, "zero_division": self.zero_division,
+                "min_group_size": self.min_group_size, "n_bins": self.n_bins,
+                "data_range_bins": self.data_range_bins, "auroc_bins": self.auroc_bins, "keep_rows": self.keep_rows,
+                "controls": sorted(map(canonical, self.controls), key=repr)}
+
+    def _aligned(self, other: Metric) -> Dict[str, Any]:
+        """``other``'s states in this metric's group order, matched by group label (refused if the
+        label sets differ)."""
+        states = super()._aligned(other)
+        if other.groups == self.groups:
+            return states
+        mine = {canonical(g): i for i, g in enumerate(self.groups)}
+        theirs = [canonical(g) for g in other.groups]
+        if set(theirs) != set(mine):
+            only_here = [group_label(g) for g in self.groups if canonical(g) not in set(theirs)]
+            only_there = [group_label(g) for g, c in zip(other.groups, theirs) if c not in mine]
+            raise InputError(f"cannot merge: setting 'groups' differs (labels only here: {only_here[:10]}, "
+                             f"only in the other: {only_there[:10]}); build both with the same groups=")
+        to_mine = torch.tensor([mine[c] for c in theirs], dtype=torch.int64)  # other's index -> ours
+        return _permute_groups(states, to_mine)
+
+    def _sync_labels(self) -> List[Any]:
+        return self.groups
+
+    def _canonical_order(self) -> torch.Tensor:
+        """Own group index at each canonical position (groups sorted by label digest)."""
+        return torch.tensor(sorted(range(self.G), key=lambda i: digest(self.groups[i])), dtype=torch.int64)
+
+    def _to_canonical(self) -> Dict[str, Any]:
+        order = self._canonical_order()
+        to_canon = torch.empty_like(order)
+        to_canon[order] = torch.arange(self.G)
+        return _permute_groups(super()._to_canonical(), to_canon)
+
+    def _from_canonical(self, states: Dict[str, Any]) -> Dict[str, Any]:
+        for part in states["rows_code"]:
+            if part.numel() and (int(part.min()) < 0 or int(part.max()) >= self.G):
+                raise InputError(f"sync: a rank sent group codes outside [0, {self.G})")
+        return _permute_groups(states, self._canonical_order())
 
     # ----------------------------------------------------------------------------------
     def _validate(self, y_true, y_score, y_pred, groups, sample_weight):
@@ -98,7 +156,9 @@ class GroupMetrics(Metric):
             raise InputError("give y_score= (probabilities) and/or y_pred= (decisions)")
         if s is None and self.needs_score:
             raise InputError("y_score= (probabilities) is needed for auroc / calibration / best_f1 metrics")
+        eps = None
         if s is not None:
+            eps = nll_eps(s)
             s = s.to(torch.float64)
             check_finite("y_score", s[:, None])
             if self.needs_score or pb is None:
@@ -106,7 +166,7 @@ class GroupMetrics(Metric):
         if pb is None:
             # best_f1: decided in compute() from the pooled scores
             pb = torch.zeros_like(yb) if self.threshold == "best_f1" else s >= float(self.threshold)
-        if g.is_floating_point() or bool(((g < 0) | (g >= self.G)).any()):
+        if g.is_floating_point() or g.dtype == torch.bool or bool(((g < 0) | (g >= self.G)).any()):
             raise InputError(f"groups must be integer codes in [0, {self.G})")
         if w is None:
             w = torch.ones(yb.numel(), dtype=torch.float64)
@@ -114,17 +174,17 @@ class GroupMetrics(Metric):
             w = w.to(torch.float64)
             if not bool((torch.isfinite(w) & (w >= 0)).all()):
                 raise InputError("sample_weight must be finite and non-negative")
-        return yb, s, pb, g.to(torch.int64), w
+        return yb, s, pb, g.to(torch.int64), w, eps
 
     def update(self, y_true, y_score=None, y_pred=None, groups=None, sample_weight=None) -> None:  # type: ignore[override]
         """Add a batch of N rows. y_true/y_score/y_pred/groups/sample_weight: (N,)."""
         if groups is None:
             raise InputError("groups= (integer group codes, (N,)) is required")
-        y, s, p, g, w = self._validate(y_true, y_score, y_pred, groups, sample_weight)
+        y, s, p, g, w, eps = self._validate(y_true, y_score, y_pred, groups, sample_weight)
         ones = torch.ones(1, y.numel(), dtype=torch.float64)
         need = dict(self.need, auroc=False, ece_data_range=False, tpr_at_spec=[], tpr_at_spec_interp=[])
         st = GM.row_stats(y, p, s, g, self.G, ones, w, need, self.n_bins, self.data_range_bins,
-                          auroc_bins=self.auroc_bins)
+                          auroc_bins=self.auroc_bins, eps=eps)
         self.count = self.count + st["count"][0]
         self.conf = self.conf + st["conf"][0]
         if "cal" in st:
@@ -139,6 +199,8 @@ class GroupMetrics(Metric):
             self.rows_score.append(s if s is not None else torch.zeros(0, dtype=torch.float64))
             self.rows_code.append(g)
             self.rows_w.append(w)
+            if self.need["sq"]:
+                self.rows_eps.append(torch.full((y.numel(),), eps, dtype=torch.float64))
         self._mark_updated()
 
     # ----------------------------------------------------------------------------------
@@ -148,14 +210,15 @@ class GroupMetrics(Metric):
         s = self.cat_state("rows_score", torch.zeros(0, dtype=torch.float64))
         g = self.cat_state("rows_code", torch.zeros(0, dtype=torch.int64))
         w = self.cat_state("rows_w", torch.zeros(0, dtype=torch.float64))
-        return y, p, (s if s.numel() == y.numel() else None), g, w
+        eps = self.cat_state("rows_eps", torch.zeros(0, dtype=torch.float64))
+        return Rows(y, p, (s if s.numel() == y.numel() else None), g, w, eps if eps.numel() == y.numel() else None)
 
     def _values(self, st: Dict[str, torch.Tensor], rows, M: torch.Tensor, overall: bool, warn: bool):
         out = {}
         small = (st["count"] > 0) & (st["count"] < self.min_group_size)
         for name, label in zip(self.names, self.labels):
             if callable(name):
-                codes, n = self._codes(rows[3], overall)
+                codes, n = self._codes(rows.g, overall)
                 v = _callable_values(name, rows, M, codes, n)
                 undefined, reason = torch.zeros_like(v, dtype=torch.bool), ""
             else:
@@ -188,39 +251,37 @@ class GroupMetrics(Metric):
         return (g // self.S, self.C) if overall else (g, self.G)
 
     def _stats(self, rows, M: torch.Tensor, overall: bool, plan=None) -> Dict[str, torch.Tensor]:
-        y, p, s, g, w = rows
-        codes, G = self._codes(g, overall)
-        return GM.row_stats(y, p, s, codes, G, M, w, self.need, self.n_bins, self.data_range_bins, plan,
-                            auroc_bins=self.auroc_bins)
+        codes, G = self._codes(rows.g, overall)
+        return GM.row_stats(rows.y, rows.p, rows.s, codes, G, M, rows.w, self.need, self.n_bins, self.data_range_bins,
+                            plan, auroc_bins=self.auroc_bins, eps=rows.eps)
 
     def compute(self, n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
                 random_state: Optional[int] = None, bootstrap: str = "fairlearn",
                 chunk: int = 16) -> GroupReport:
-        """The report; with ``n_boot`` and ``ci_quantiles`` also bootstrap CIs (needs ``keep_rows``)."""
+        """The report; with ``n_boot`` (>= 1) and ``ci_quantiles`` (in (0, 1)) also bootstrap CIs (needs
+        ``keep_rows``); ``chunk`` replicates are computed at a time."""
+        boot = check_bootstrap(n_boot, ci_quantiles, bootstrap, chunk)
+        if boot and not self.keep_rows:
+            raise RuntimeError("bootstrap needs the rows: create GroupMetrics(..., keep_rows=True)")
         rows = self._rows() if self.keep_rows else None
         if self.threshold == "best_f1":
-            y, _, s, g, w = rows
-            rows = (y, s > best_f1_threshold(y, s), s, g, w)
+            rows = rows._replace(p=rows.s > best_f1_threshold(rows.y, rows.s))
         plans = self._plans(rows) if rows is not None else (None, None)
         if rows is not None and (self.threshold == "best_f1" or self.row_based):
-            n = rows[0].numel()
+            n = rows.y.numel()
             ones = torch.ones(1, n, dtype=torch.float64)
             gst = self._stats(rows, ones, overall=False, plan=plans[0])
             ost = self._stats(rows, ones, overall=True, plan=plans[1])
         else:
             gst = {k: getattr(self, k)[None] for k in ("count", "conf", "cal", "sq", "hist")}
             ost = GM.overall_from_group_stats(gst, self.C)
-            ones = torch.ones(1, rows[0].numel(), dtype=torch.float64) if rows is not None else None
+            ones = torch.ones(1, rows.y.numel(), dtype=torch.float64) if rows is not None else None
         by = self._values(gst, rows, ones, overall=False, warn=True)
         ov = self._values(ost, rows, ones, overall=True, warn=False)
         report_by = {m: by[m][0] for m in self.labels}
         report_ov = {m: ov[m][0] for m in self.labels}
         reps = None
-        if n_boot:
-            if rows is None:
-                raise RuntimeError("bootstrap needs the rows: create GroupMetrics(..., keep_rows=True)")
-            if not ci_quantiles:
-                raise InputError("bootstrap needs both n_boot= and ci_quantiles=")
+        if boot:
             reps = self._bootstrap(rows, n_boot, random_state, bootstrap, chunk, plans)
         return GroupReport(self.labels, self.groups, self.feature_names, report_ov, report_by,
                            gst["count"][0], reps, ci_quantiles, self.controls)
@@ -229,7 +290,7 @@ class GroupMetrics(Metric):
         """Per-group and overall AUROC plans sharing one sort of the scores (None if not needed)."""
         if not (self.need["auroc"] or self.need["tpr_at_spec"] or self.need["tpr_at_spec_interp"]):
             return None, None
-        _, _, s, g, _ = rows
+        s, g = rows.s, rows.g
         order = torch.sort(s, stable=True).indices
         codes_o, n_o = self._codes(g, overall=True)
         return S.auroc_plan(g, self.G, s, order), S.auroc_plan(codes_o, n_o, s, order)
@@ -243,7 +304,7 @@ class GroupMetrics(Metric):
         return not extra and not any(callable(n) for n in self.names) and eval_boot_walk.available()
 
     def _bootstrap(self, rows, n_boot, random_state, mode, chunk, plans):
-        y, p, s, g, w = rows
+        y, p, s, g, w = rows.y, rows.p, rows.s, rows.g, rows.w
         plan_g, plan_o = plans
         acc: Dict[str, List[Tuple[torch.Tensor, torch.Tensor]]] = {m: [] for m in self.labels}
         walk = self._walkable() and y.numel() < eval_boot_walk.MAX_ROWS
@@ -268,7 +329,7 @@ class GroupMetrics(Metric):
 
 def _callable_values(fn: Callable, rows, M: torch.Tensor, codes: torch.Tensor, G: int) -> torch.Tensor:
     """User metric per replicate and code (Python loop over codes; rows repeated by multiplicity)."""
-    y, p, s, _, w = rows
+    y, p, s, w = rows.y, rows.p, rows.s, rows.w
     x = s if isinstance(fn, GM.ScoreMetric) else p
     yn, xn, gn, wn = y.numpy().astype(np.int64), x.numpy(), codes.numpy(), w.numpy()
     xn = xn.astype(np.int64) if x.dtype == torch.bool else xn
@@ -286,3 +347,37 @@ def _callable_values(fn: Callable, rows, M: torch.Tensor, codes: torch.Tensor, G
     return out
 
 
+def _check_options(groups: List[Tuple], n_control: int, threshold: Any, zero_division: Any, **counts: int) -> None:
+    """Refuse bad GroupMetrics options at construction, naming the argument."""
+    if len(set(map(canonical, groups))) != len(groups):
+        raise InputError("groups has duplicate labels (each group label must be unique)")
+    if len(groups) % n_control:
+        raise InputError(f"{len(groups)} groups cannot be split into {n_control} control levels")
+    for name, v in counts.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise InputError(f"{name} must be an integer >= 1, got {v!r}")
+    if isinstance(threshold, str):
+        if threshold != "best_f1":
+            raise InputError(f"threshold must be a number in [0, 1] or 'best_f1', got {threshold!r}")
+    elif not 0 <= float(threshold) <= 1:
+        raise InputError(f"threshold must be a number in [0, 1] or 'best_f1', got {threshold!r}")
+    if isinstance(zero_division, str):
+        if zero_division != "warn":
+            raise InputError(f"zero_division must be 'warn' or a number, got {zero_division!r}")
+    elif not isinstance(zero_division, (int, float, np.number)):
+        raise InputError(f"zero_division must be 'warn' or a number, got {zero_division!r}")
+
+
+_GROUP_STATES = ("count", "conf", "cal", "sq", "hist")
+
+
+def _permute_groups(states: Dict[str, Any], new_index: torch.Tensor) -> Dict[str, Any]:
+    """States with their group axis rearranged: the group at index i moves to ``new_index[i]``
+    (sum states along dim 0; group codes of the kept rows remapped)."""
+    out = dict(states)
+    for name in _GROUP_STATES:
+        moved = torch.empty_like(states[name])
+        moved[new_index] = states[name]
+        out[name] = moved
+    out["rows_code"] = [new_index[c] for c in states["rows_code"]]
+    return out

@@ -242,7 +242,7 @@ def test_bad_inputs() -> None:
         GR.group_report(y[:-1], y_score=s, sensitive_features=sex)
     sexo = sex.astype(object)
     sexo[4] = None
-    with pytest.raises(InputError, match=r"missing values at rows \[4\]"):
+    with pytest.raises(InputError, match=r"missing values .* in 1 of 50 rows \(first at rows \[4\]\)"):
         GR.group_report(y, y_score=s, sensitive_features=sexo)
     y2 = y.copy().astype(float)
     assert GR.group_report(np.where(y == 1, 3, 7), y_pred=np.where(s >= 0.5, 3, 7), sensitive_features=sex,
