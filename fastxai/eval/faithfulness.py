@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from fastxai.eval.errors import InputError, check_finite, check_same_n
+from fastxai.eval.errors import InputError, check_count, check_finite, check_same_n
 
 Baseline = Union[str, float, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
 Attributions = Union[torch.Tensor, Any, Callable[..., torch.Tensor]]
@@ -132,9 +132,9 @@ def deletion_curve(
     """
     if mode not in ("deletion", "insertion"):
         raise InputError(f"mode must be deletion|insertion, got {mode!r}")
+    check_count("step", step)
+    check_count("max_batch", max_batch)
     target, a = pixel_attributions(forward_func, inputs, attributions, target)
-    if step < 1:
-        raise InputError(f"step must be >= 1, got {step}")
     n, c, h, w = inputs.shape
     p = h * w
     n_steps = math.ceil(p / step)
@@ -200,6 +200,8 @@ def faithfulness_correlation(
     """
     from fastxai.ops.philox import reference_philox_uniform
 
+    check_count("n_runs", n_runs, 2)  # a correlation over runs needs two of them
+    check_count("max_batch", max_batch)
     target = _targets(forward_func, inputs, target)
     a = resolve_attributions(attributions, forward_func, inputs, target)
     a = a.sum(1) if a.dim() == 4 else a

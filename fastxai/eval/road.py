@@ -14,12 +14,13 @@ the symmetric default set 10..90 the two conventions give the same average).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import torch
 
-from fastxai.eval.errors import InputError
+from fastxai.eval.errors import InputError, check_count
 from fastxai.eval.faithfulness import Attributions, pixel_attributions, pixel_ranks
 from fastxai.eval.road_imputation import ROAD_STREAM, RoadConvergenceWarning, noisy_linear_imputation
 
@@ -99,8 +100,10 @@ def road_curve(
     """
     if order not in ("morf", "lerf"):
         raise InputError(f"order must be morf|lerf, got {order!r}")
-    if max_batch < 1:
-        raise InputError(f"max_batch must be >= 1, got {max_batch}")
+    check_count("max_batch", max_batch)
+    check_count("max_iter", max_iter)
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise InputError(f"noise must be a finite number >= 0, got {noise!r}")
     pct = tuple(float(p) for p in percentages)
     for p in pct:
         if not 0 <= p < 100:

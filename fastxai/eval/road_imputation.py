@@ -25,7 +25,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from fastxai.eval.errors import InputError, check_finite
+from fastxai.eval.errors import InputError, check_count, check_finite
 
 __all__ = ["RoadConvergenceWarning", "noisy_linear_imputation"]
 
@@ -269,6 +269,11 @@ def noisy_linear_imputation(
     Returns:
         (B, C, H, W) in ``images``' dtype; kept pixels are returned unchanged.
     """
+    check_count("max_iter", max_iter)
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise InputError(f"noise must be a finite number >= 0, got {noise!r}")
+    if not (tol > 0 and math.isfinite(tol)):
+        raise InputError(f"tol must be a finite number > 0, got {tol!r}")
     if images.dim() != 4:
         raise InputError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
     if remove.dim() != 3 or tuple(remove.shape) != (images.shape[0], *images.shape[2:]):

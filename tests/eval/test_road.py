@@ -131,3 +131,6 @@ def test_road_curve_bad_inputs() -> None:
     b[1, 0, 0] = float("inf")
     with pytest.raises(InputError, match=r"attributions contains NaN or Inf in samples \[1\]"):
         fe.road_curve(model, x, b)
+    for kwargs, name in (({"max_batch": 0}, "max_batch"), ({"max_iter": 0}, "max_iter"), ({"noise": -1.0}, "noise")):
+        with pytest.raises(InputError, match=name):
+            fe.road_curve(model, x, a, **kwargs)

@@ -73,3 +73,8 @@ def test_imputation_rejects_bad_inputs() -> None:
     y[1, 0, 0, 0] = float("nan")
     with pytest.raises(InputError, match=r"images contains NaN or Inf in samples \[1\]"):
         RD.noisy_linear_imputation(y, torch.zeros(2, 4, 4, dtype=torch.bool))
+    rm = torch.zeros(2, 4, 4, dtype=torch.bool)
+    for kwargs, name in (({"max_iter": 0}, "max_iter"), ({"noise": -0.1}, "noise"),
+                         ({"noise": float("nan")}, "noise"), ({"tol": 0.0}, "tol")):
+        with pytest.raises(InputError, match=name):
+            RD.noisy_linear_imputation(x, rm, **kwargs)
