@@ -66,7 +66,11 @@ def uint8_levels(heatmaps: torch.Tensor) -> torch.Tensor:
     flat = h.reshape(n, math.prod(h.shape[1:]))
     if flat.shape[1] == 0:
         return torch.zeros_like(h, dtype=torch.uint8)
-    shifted = flat - flat.amin(1, keepdim=True)
+    lo, hi = torch.aminmax(flat, dim=1, keepdim=True)
+    wide = torch.isinf(hi - lo)  # a range beyond the dtype's maximum: halve those maps (exact, same levels)
+    if bool(wide.any()):
+        flat, lo = torch.where(wide, flat * 0.5, flat), torch.where(wide, lo * 0.5, lo)
+    shifted = flat - lo
     top = shifted.amax(1, keepdim=True)
     scaled = 255 * (shifted / torch.where(top > 0, top, torch.ones_like(top)))
     scaled = torch.where(top > 0, scaled, torch.zeros_like(scaled))

@@ -22,7 +22,7 @@ import torch
 from fastxai.eval.boxes import Boxes, box_ranges
 from fastxai.eval.errors import InputError, check_same_n
 from fastxai.eval.inputs import prepare, spatial_shape, streaming_options, to_heatmaps, warn_empty_rows
-from fastxai.ops.eval_overlap_thresholds import overlap_thresholds, overlap_thresholds_boxes
+from fastxai.ops.eval_overlap_thresholds import finite_range, overlap_thresholds, overlap_thresholds_boxes
 from fastxai.ops.eval_topk_hits import mask_counts, topk_hits
 from fastxai.eval.state import MeanMetric
 
@@ -41,7 +41,10 @@ def _score_counts(inter: torch.Tensor, sp: torch.Tensor, sm: torch.Tensor, measu
 
 
 def minmax_normalise(h: torch.Tensor) -> torch.Tensor:
-    """Per-row (h - min) / max(h - min); constant rows become NaN (cheXlocalize). h: (N, P)."""
+    """Per-row (h - min) / max(h - min); constant rows become NaN (cheXlocalize). h: (N, P).
+
+    Rows whose range exceeds the dtype's maximum are halved first (exact: the same values, no inf)."""
+    h = finite_range(h)
     shifted = h - h.amin(1, keepdim=True)
     return shifted / shifted.amax(1, keepdim=True)
 
