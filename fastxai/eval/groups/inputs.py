@@ -42,15 +42,23 @@ def binary_labels(x: Any, name: str, pos_label: Any) -> Optional[torch.Tensor]:
 
 
 def binarise(name: str, y: torch.Tensor, pos_label: Any) -> torch.Tensor:
-    """y == pos_label as bool; labels must be binary ({0,1} / {-1,1} when pos_label is None)."""
+    """y == pos_label as bool; labels must be binary ({0,1} / {-1,1} when pos_label is None).
+
+    Checked with comparisons (a few vectorised passes; no sort unless the labels are bad)."""
     if pos_label is None:
-        vals = set(torch.unique(y).tolist())
-        if not (vals <= {0, 1} or vals <= {-1, 1}):
+        if y.dtype == torch.bool:
+            return y
+        one = y == 1
+        if not (bool((one | (y == 0)).all()) or bool((one | (y == -1)).all())):
             raise InputError(f"{name} must be binary in {{0, 1}} or {{-1, 1}} unless pos_label= is given; "
-                             f"found {sorted(vals)[:5]}")
-        return y == 1
-    if torch.unique(y).numel() > 2:
-        raise InputError(f"{name} must be binary (at most two distinct values); found {torch.unique(y)[:5].tolist()}")
+                             f"found {torch.unique(y)[:5].tolist()}")
+        return one
+    if y.numel():
+        first = y[:1]
+        other = y[y != first]
+        if other.numel() and not bool(((y == first) | (y == other[:1])).all()):
+            raise InputError(f"{name} must be binary (at most two distinct values); found "
+                             f"{torch.unique(y)[:5].tolist()}")
     return y == pos_label
 
 

@@ -13,36 +13,23 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from fastxai.eval.errors import InputError, check_finite, check_probabilities, check_same_n
 from fastxai.eval.groups import metrics as GM
-from fastxai.eval.groups import stats as S
 from fastxai.eval.groups.bootstrap import check_bootstrap, multiplicities
 from fastxai.eval.groups.encoding import group_label
+from fastxai.eval.groups.engine import RowEngine, Rows, Spec, callable_values
 from fastxai.eval.groups.inputs import best_f1_threshold, binary_labels, flat_tensor, nll_eps
 from fastxai.eval.groups.report import GroupReport
 from fastxai.eval.settings import canonical, digest
 from fastxai.eval.state import Metric
-from fastxai.ops import eval_boot_walk
 
 MetricArg = Union[str, Callable]
 DEFAULT_METRICS = ("accuracy", "tpr", "fpr", "selection_rate", "count")
-
-
-class Rows(NamedTuple):
-    """The kept rows, (N,) each: labels, decisions, scores (float64, or None), group codes, sample
-    weights, NLL clipping epsilon (scikit-learn's per input dtype, or None when NLL is not asked for)."""
-
-    y: torch.Tensor
-    p: torch.Tensor
-    s: Optional[torch.Tensor]
-    g: torch.Tensor
-    w: torch.Tensor
-    eps: Optional[torch.Tensor]
 
 
 class GroupMetricWarning(UserWarning):
@@ -181,18 +168,14 @@ class GroupMetrics(Metric):
         if groups is None:
             raise InputError("groups= (integer group codes, (N,)) is required")
         y, s, p, g, w, eps = self._validate(y_true, y_score, y_pred, groups, sample_weight)
-        ones = torch.ones(1, y.numel(), dtype=torch.float64)
-        need = dict(self.need, auroc=False, ece_data_range=False, tpr_at_spec=[], tpr_at_spec_interp=[])
-        st = GM.row_stats(y, p, s, g, self.G, ones, w, need, self.n_bins, self.data_range_bins,
-                          auroc_bins=self.auroc_bins, eps=eps)
-        self.count = self.count + st["count"][0]
-        self.conf = self.conf + st["conf"][0]
-        if "cal" in st:
-            self.cal = self.cal + st["cal"][0]
-        if "sq" in st:
-            self.sq = self.sq + st["sq"][0]
-        if "hist" in st:
-            self.hist = self.hist + st["hist"][0]
+        if not self._from_rows():  # else the report is computed from the rows alone
+            ones = torch.ones(1, y.numel(), dtype=torch.float64)
+            need = dict(self.need, auroc=False, ece_data_range=False, tpr_at_spec=[], tpr_at_spec_interp=[])
+            st = GM.row_stats(y, p, s, g, self.G, ones, w, need, self.n_bins, self.data_range_bins,
+                              auroc_bins=self.auroc_bins, eps=eps)
+            for name in _GROUP_STATES:
+                if name in st:
+                    setattr(self, name, getattr(self, name) + st[name][0])
         if self.keep_rows:
             self.rows_y.append(y)
             self.rows_pred.append(p)
@@ -219,7 +202,7 @@ class GroupMetrics(Metric):
         for name, label in zip(self.names, self.labels):
             if callable(name):
                 codes, n = self._codes(rows.g, overall)
-                v = _callable_values(name, rows, M, codes, n)
+                v = callable_values(name, rows, M, codes, n)
                 undefined, reason = torch.zeros_like(v, dtype=torch.bool), ""
             else:
                 v, undefined, reason = GM.values(name, st)
@@ -250,10 +233,9 @@ class GroupMetrics(Metric):
         """Row codes and their count: groups, or control levels (one level without control features)."""
         return (g // self.S, self.C) if overall else (g, self.G)
 
-    def _stats(self, rows, M: torch.Tensor, overall: bool, plan=None) -> Dict[str, torch.Tensor]:
-        codes, G = self._codes(rows.g, overall)
-        return GM.row_stats(rows.y, rows.p, rows.s, codes, G, M, rows.w, self.need, self.n_bins, self.data_range_bins,
-                            plan, auroc_bins=self.auroc_bins, eps=rows.eps)
+    def _spec(self) -> Spec:
+        return Spec(self.G, self.C, self.need, self.n_bins, self.data_range_bins, self.auroc_bins,
+                    any(callable(n) for n in self.names))
 
     def compute(self, n_boot: Optional[int] = None, ci_quantiles: Sequence[float] = (),
                 random_state: Optional[int] = None, bootstrap: str = "fairlearn",
@@ -266,85 +248,37 @@ class GroupMetrics(Metric):
         rows = self._rows() if self.keep_rows else None
         if self.threshold == "best_f1":
             rows = rows._replace(p=rows.s > best_f1_threshold(rows.y, rows.s))
-        plans = self._plans(rows) if rows is not None else (None, None)
-        if rows is not None and (self.threshold == "best_f1" or self.row_based):
-            n = rows.y.numel()
-            ones = torch.ones(1, n, dtype=torch.float64)
-            gst = self._stats(rows, ones, overall=False, plan=plans[0])
-            ost = self._stats(rows, ones, overall=True, plan=plans[1])
+        engine = RowEngine(self._spec(), rows) if rows is not None and (boot or self._from_rows()) else None
+        ones = None if rows is None else torch.ones(1, rows.y.numel(), dtype=torch.float64)
+        if self._from_rows():
+            gst, ost = engine.stats(ones)
         else:
-            gst = {k: getattr(self, k)[None] for k in ("count", "conf", "cal", "sq", "hist")}
+            gst = {k: getattr(self, k)[None] for k in _GROUP_STATES}
             ost = GM.overall_from_group_stats(gst, self.C)
-            ones = torch.ones(1, rows.y.numel(), dtype=torch.float64) if rows is not None else None
         by = self._values(gst, rows, ones, overall=False, warn=True)
         ov = self._values(ost, rows, ones, overall=True, warn=False)
-        report_by = {m: by[m][0] for m in self.labels}
-        report_ov = {m: ov[m][0] for m in self.labels}
-        reps = None
-        if boot:
-            reps = self._bootstrap(rows, n_boot, random_state, bootstrap, chunk, plans)
-        return GroupReport(self.labels, self.groups, self.feature_names, report_ov, report_by,
-                           gst["count"][0], reps, ci_quantiles, self.controls)
+        reps = self._bootstrap(engine, n_boot, random_state, bootstrap, chunk) if boot else None
+        return GroupReport(self.labels, self.groups, self.feature_names, {m: ov[m][0] for m in self.labels},
+                           {m: by[m][0] for m in self.labels}, gst["count"][0], reps, ci_quantiles, self.controls)
 
-    def _plans(self, rows) -> Tuple[Optional[S.AurocPlan], Optional[S.AurocPlan]]:
-        """Per-group and overall AUROC plans sharing one sort of the scores (None if not needed)."""
-        if not (self.need["auroc"] or self.need["tpr_at_spec"] or self.need["tpr_at_spec_interp"]):
-            return None, None
-        s, g = rows.s, rows.g
-        order = torch.sort(s, stable=True).indices
-        codes_o, n_o = self._codes(g, overall=True)
-        return S.auroc_plan(g, self.G, s, order), S.auroc_plan(codes_o, n_o, s, order)
+    def _from_rows(self) -> bool:
+        """True when the report comes from the kept rows (row-based metrics, best-F1 decisions); the
+        fixed-size states are then not kept up to date by ``update``."""
+        return self.threshold == "best_f1" or self.row_based
 
-    def _walkable(self) -> bool:
-        """True when every statistic the metrics need comes out of the C++ bootstrap walk
-        (counts, confusion cells, exact AUROC) and no user callable is involved."""
-        extra = self.need["cal"] or self.need["sq"] or self.need["hist"] or self.need["tpr_at_spec"] \
-            or self.need["tpr_at_spec_interp"] \
-            or self.need["ece_data_range"]
-        return not extra and not any(callable(n) for n in self.names) and eval_boot_walk.available()
-
-    def _bootstrap(self, rows, n_boot, random_state, mode, chunk, plans):
-        y, p, s, g, w = rows.y, rows.p, rows.s, rows.g, rows.w
-        plan_g, plan_o = plans
+    def _bootstrap(self, engine: RowEngine, n_boot, random_state, mode, chunk):
+        rows = engine.rows
         acc: Dict[str, List[Tuple[torch.Tensor, torch.Tensor]]] = {m: [] for m in self.labels}
-        walk = self._walkable() and y.numel() < eval_boot_walk.MAX_ROWS
-        if walk:  # rows arranged once in the overall plan's order; each replicate is one pass
-            codes_o, n_o = self._codes(g, overall=True)
-            wr = eval_boot_walk.walk_rows(y, p, w, s, g, self.G, codes_o, n_o,
-                                          None if plan_o is None else plan_o.order)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GroupMetricWarning)
-            for M in multiplicities(y.numel(), n_boot, random_state=random_state, mode=mode, codes=g, chunk=chunk,
-                                    as_counts=walk):
-                if walk:  # int64 multiplicities (numpy's bincount + one gather beat counting the
-                    st_g, st_o = eval_boot_walk.boot_walk(wr, M)  # drawn indices in the kernel, measured)
-                else:
-                    st_g, st_o = self._stats(rows, M, False, plan_g), self._stats(rows, M, True, plan_o)
-                by = self._values(st_g, rows, M, overall=False, warn=False)
-                ov = self._values(st_o, rows, M, overall=True, warn=False)
+            for M in multiplicities(rows.y.numel(), n_boot, random_state=random_state, mode=mode, codes=rows.g,
+                                    chunk=chunk, as_counts=engine.counts_dtype == torch.int64):
+                st_g, st_o = engine.stats(M)  # int64 multiplicities for the walk (numpy's bincount + one
+                by = self._values(st_g, rows, M, overall=False, warn=False)  # gather beat counting drawn
+                ov = self._values(st_o, rows, M, overall=True, warn=False)  # indices in the kernel, measured)
                 for m in self.labels:
                     acc[m].append((ov[m], by[m]))
         return {m: (torch.cat([a for a, _ in v]), torch.cat([b for _, b in v])) for m, v in acc.items()}
-
-
-def _callable_values(fn: Callable, rows, M: torch.Tensor, codes: torch.Tensor, G: int) -> torch.Tensor:
-    """User metric per replicate and code (Python loop over codes; rows repeated by multiplicity)."""
-    y, p, s, w = rows.y, rows.p, rows.s, rows.w
-    x = s if isinstance(fn, GM.ScoreMetric) else p
-    yn, xn, gn, wn = y.numpy().astype(np.int64), x.numpy(), codes.numpy(), w.numpy()
-    xn = xn.astype(np.int64) if x.dtype == torch.bool else xn
-    out = torch.full((M.shape[0], G), float("nan"), dtype=torch.float64)
-    unit_w = bool((w == 1).all())
-    for b in range(M.shape[0]):
-        reps = M[b].numpy().astype(np.int64)
-        for k in range(G):
-            sel = (gn == k) & (reps > 0)
-            if not sel.any():
-                continue
-            r = np.repeat(np.nonzero(sel)[0], reps[sel])
-            kw = {} if unit_w else {"sample_weight": wn[r]}
-            out[b, k] = float(fn(yn[r], xn[r], **kw))
-    return out
 
 
 def _check_options(groups: List[Tuple], n_control: int, threshold: Any, zero_division: Any, **counts: int) -> None:
