@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import tempfile
@@ -188,16 +189,24 @@ def load(descriptor: Dict[str, Any]) -> Optional[Choice]:
     try:
         if data.get("format") != FORMAT or data.get("key") != json.loads(json.dumps(descriptor, default=str)):
             return None  # another format, or a (vanishingly unlikely) hash collision
-        rows = int(data["rows"])
+        rows = _whole(data["rows"], "rows")
         per_row = data.get("per_row_s")
         row_bytes = data.get("row_bytes")
-        if rows < 1:
-            raise ValueError(f"rows = {rows}")
-        return Choice(rows, None if per_row is None else float(per_row),
-                      None if row_bytes is None else int(row_bytes))
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        if per_row is not None:
+            per_row = float(per_row)
+            if not math.isfinite(per_row) or per_row <= 0:  # NaN would never trigger a re-validation
+                raise ValueError(f"per_row_s = {per_row}")
+        return Choice(rows, per_row, None if row_bytes is None else _whole(row_bytes, "row_bytes"))
+    except (AttributeError, KeyError, OverflowError, TypeError, ValueError) as exc:
         _warn_once(str(path), f"ignoring the malformed fastxai calibration cache file {path}: {exc!r}")
         return None
+
+
+def _whole(value: Any, name: str) -> int:
+    """A positive whole number from a cache file (``True``, ``2.5`` or ``0`` are malformed)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise ValueError(f"{name} = {value!r}")
+    return int(value)
 
 
 def store(descriptor: Dict[str, Any], choice: Choice) -> None:
