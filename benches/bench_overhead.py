@@ -10,7 +10,9 @@
 (Saliency, nt_samples=5), Occlusion (16x16 windows, stride 16: 64 windows) and FeatureAblation
 (64 square superpixels) on 8 images of 1x128x128, each through a small CNN
 (``fastxai.models.SmallCNN``, 1 channel) and through a *near-free* model (mean over the image
-then a 1->2 linear layer), so that what is left is the libraries' own per-call work. Captum and
+then a 1->2 linear layer), so that what is left is the libraries' own per-call work, and that
+model once more on 16x16 images: the *fixed* per-call cost (no work that grows with the image).
+Captum and
 fastxai alternate call by call (A B A B ...), median of ``--reps``; fastxai runs until its
 chunk-size search is settled first. 1 torch thread.
 
@@ -86,12 +88,18 @@ def part_calls(reps: int, side: int, n: int) -> List[str]:
 
     warnings.filterwarnings("ignore", message="Input Tensor")  # Captum's requires_grad notice
     torch.set_num_threads(1)
-    x = torch.randn(n, 1, side, side)
-    lines = [f"### Small calls: {n} x 1x{side}x{side}, median of {reps} interleaved pairs", "",
-             "| model | method | Captum ms | fastxai ms | fastxai ÷ Captum | fastxai − Captum ms |",
+    tiny = 16
+    lines = [f"### Small calls: {n} images, median of {reps} interleaved pairs", "",
+             "| model, input | method | Captum ms | fastxai ms | fastxai ÷ Captum | fastxai − Captum ms |",
              "|---|---|---:|---:|---:|---:|"]
-    for mname, model in _models(side).items():
-        ours, theirs = _cases(fx, model, x, side), _cases(ca, model, x, side)
+    models = _models(side)
+    # the near-free model on tiny images is the fixed per-call cost: what each library does per
+    # call beside the model and beside work that grows with the data (noise draws, copies)
+    runs = [(f"{k}, 1x{side}x{side}", m, side) for k, m in models.items()]
+    runs.append((f"near-free, 1x{tiny}x{tiny} (fixed cost)", models["near-free"], tiny))
+    for mname, model, sd in runs:
+        x = torch.randn(n, 1, sd, sd)
+        ours, theirs = _cases(fx, model, x, sd), _cases(ca, model, x, sd)
         for name in ours:
             a, b = theirs[name], ours[name]
             a(), b()
