@@ -43,22 +43,37 @@ class WindowGrid:
             rest = rest // count
         return torch.stack(cols, dim=1)
 
-    def coverage(self, d: int, device: torch.device) -> Tensor:
-        """(S_d, count_d) 0/1 matrix: element x along dim d lies in window j."""
-        pos = torch.arange(self.shape[d], device=device).unsqueeze(1)
-        start = torch.arange(self.counts[d], device=device).unsqueeze(0) * self.stride[d]
-        return ((pos >= start) & (pos < start + self.window[d])).to(torch.float64)
+    def covering(self, d: int, device: torch.device) -> Tuple[Tensor, Tensor]:
+        """Along dim d, the first and last window covering each element: (S_d,) each."""
+        x = torch.arange(self.shape[d], device=device)
+        s, w = self.stride[d], self.window[d]
+        first = torch.div(x - w + s, s, rounding_mode="floor").clamp(min=0)  # ceil((x-w+1)/s)
+        last = torch.div(x, s, rounding_mode="floor").clamp(max=self.counts[d] - 1)
+        return first, last
 
     def spread(self, diffs: Tensor) -> Tuple[Tensor, Tensor]:
-        """(O, n_windows) output drops -> per-element sums (O, *S) and window counts (*S)."""
+        """(O, n_windows) output drops -> per-element sums (O, *S) and window counts (*S).
+
+        Separable, one dim at a time: an element's sum along dim d adds its covering windows
+        in window order with elementwise adds, so the result does not depend on thread count
+        or device (a GEMM against 0/1 coverage matrices would)."""
         o = diffs.shape[0]
         t = diffs.reshape((o,) + tuple(reversed(self.counts)))
         t = t.permute((0,) + tuple(range(len(self.counts), 0, -1)))  # (O, c_0, ..., c_{r-1})
         weights = torch.ones((), dtype=torch.float64, device=diffs.device)
         for d in range(len(self.counts)):
-            a = self.coverage(d, diffs.device)
-            t = torch.movedim(torch.tensordot(t, a.to(t.dtype), dims=([1 + d], [1])), -1, 1 + d)
-            weights = weights.unsqueeze(-1) * a.sum(dim=1)
+            first, last = self.covering(d, diffs.device)
+            span = last - first + 1
+            view = [1] * t.dim()
+            view[1 + d] = -1
+            total = None
+            for r in range(int(span.max()) if span.numel() else 0):
+                j = first + r
+                part = t.index_select(1 + d, j.clamp(max=self.counts[d] - 1))
+                part = torch.where((j <= last).reshape(view), part, torch.zeros((), dtype=t.dtype, device=t.device))
+                total = part if total is None else total + part
+            t = total
+            weights = weights.unsqueeze(-1) * span.to(torch.float64)
         return t, weights
 
 

@@ -16,6 +16,7 @@ from fastxai._captum.errors import InputError
 from fastxai._captum.inputs import BaselineType, TensorOrTuple, format_output
 from fastxai._captum.targets import TargetType
 from fastxai.attr._perturbation_common import output_dtype, prepare_call, shape_outputs
+from fastxai.engine.ordered import ordered_add
 from fastxai.engine.perturb import run_perturbations
 from fastxai.ops.rise_masks import rise_masks
 
@@ -53,14 +54,16 @@ class RisePlan:
 
 
 class RiseAccumulator:
-    """saliency (O, ΠS) += scoresᵀ (O, K) @ masks (K, ΠS), on the device."""
+    """saliency (O, ΠS) += Σ_p scores[p]ᵀ · masks[p], on the device, in float64, one mask
+    at a time in mask order (:func:`~fastxai.engine.ordered.ordered_add`): the sum does not
+    depend on how the engine chunked the masks (a GEMM per chunk would)."""
 
-    def __init__(self, plan: RisePlan, n_out: int, dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(self, plan: RisePlan, n_out: int, device: torch.device) -> None:
         self.plan = plan
         numel = 1
         for s in plan.spatial:
             numel *= s
-        self.sal = torch.zeros((n_out, numel), dtype=dtype, device=device)
+        self.sal = torch.zeros((n_out, numel), dtype=torch.float64, device=device)
 
     def update(self, p0: int, p1: int, outputs: Tensor) -> None:
         m = self.plan.last_masks
@@ -68,7 +71,7 @@ class RiseAccumulator:
         # the engine may have built more perturbations than this chunk (a prebuilt call)
         q = self.plan.last_p0
         m = m[p0 - q : p1 - q]
-        self.sal += outputs.to(self.sal.dtype).T @ m.reshape(p1 - p0, -1).to(self.sal.dtype)
+        ordered_add(self.sal, outputs, m.reshape(p1 - p0, -1))
 
 
 class RISE(PerturbationAttribution):
@@ -126,10 +129,10 @@ class RISE(PerturbationAttribution):
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         plan = RisePlan(seed, n_masks, grid, float(p_keep), call.baselines[0], spatial, x.dim() > 2)
-        acc = RiseAccumulator(plan, call.n_outputs, output_dtype(call.initial), x.device)
+        acc = RiseAccumulator(plan, call.n_outputs, x.device)
         run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
                           call.initial, call.options)
-        sal = acc.sal / (n_masks * float(p_keep))
+        sal = (acc.sal / (n_masks * float(p_keep))).to(output_dtype(call.initial))
         sal = sal.reshape((call.n_outputs,) + (1,) * (x.dim() - 1 - len(spatial)) + spatial)
         sal = sal.expand((call.n_outputs,) + tuple(x.shape[1:]))
         return format_output(call.is_tuple, shape_outputs(call, (sal,)))

@@ -34,6 +34,7 @@ from fastxai._captum.targets import TargetSelector
 from fastxai.attr._sampling.plan import CoalitionPlan, OutputStore, evaluate_coalitions, initial_outputs
 from fastxai.attr._sampling.samplers import kernel_shap_coalitions, lime_coalitions
 from fastxai.engine import surrogate
+from fastxai.engine.ordered import single_threaded
 from fastxai.engine.perturb import EngineOptions, run_perturbations
 from fastxai.ops.captum_draws import captum_fit_draw, captum_kernel_shap_distribution
 
@@ -61,17 +62,38 @@ class RidgeSurrogate:
 
 class LinearSurrogate:
     """Batched weighted least squares (sklearn ``LinearRegression``); ``efficiency`` =
-    (f_empty, f_full) per problem for the exactly efficiency-constrained fit."""
+    (f_empty, f_full) per problem for the exactly efficiency-constrained fit.
 
-    def solve(self, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None, **_: Any) -> Tensor:
-        return surrogate.weighted_least_squares(X, y, w, efficiency=efficiency)[0]
+    ``precision="auto"`` fits in the model output's precision: float32 outputs are fitted as
+    scikit-learn fits Captum's float32 data (what ``SkLearnLinearRegression`` computes, to
+    float32 round-off), float64 outputs in float64. ``"float64"`` always solves accurately.
+    """
+
+    def __init__(self, precision: str = "auto") -> None:
+        if precision not in ("auto", "float32", "float64"):
+            raise InputError(f"precision must be 'auto', 'float32' or 'float64', got {precision!r}")
+        self.precision = precision
+
+    def solve(self, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None,
+              dtype: torch.dtype = torch.float64, **_: Any) -> Tensor:
+        single = self.precision == "float32" or (self.precision == "auto" and dtype != torch.float64)
+        prec = torch.float32 if single else torch.float64
+        return surrogate.weighted_least_squares(X, y, w, efficiency=efficiency, precision=prec)[0]
 
 
-def _fit(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None) -> Tensor:
+def _fit(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None,
+         dtype: torch.dtype = torch.float64) -> Tensor:
     """Coefficients (B, M) for B problems: batched for fastxai surrogates, else one Captum-style
-    ``Model.fit(DataLoader)`` + ``representation()`` per problem (as Captum does)."""
+    ``Model.fit(DataLoader)`` + ``representation()`` per problem (as Captum does). ``dtype``:
+    the model output's dtype. Runs on one thread (LAPACK's bits depend on the thread count)."""
+    with single_threaded():
+        return _fit_any(model, X, y, w, efficiency, dtype)
+
+
+def _fit_any(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any,
+             dtype: torch.dtype) -> Tensor:
     if hasattr(model, "solve"):
-        return model.solve(X, y, w, efficiency=efficiency)
+        return model.solve(X, y, w, efficiency=efficiency, dtype=dtype)
     if not (hasattr(model, "fit") and hasattr(model, "representation")):
         raise InputError("interpretable_model must have fit(DataLoader) and representation() "
                          "(a captum Model), or be a fastxai LassoSurrogate / RidgeSurrogate / "
@@ -86,14 +108,15 @@ def _fit(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None) ->
     return torch.stack(coefs)
 
 
-def _fit_replayed(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None) -> Tensor:
+def _fit_replayed(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None,
+                  dtype: torch.dtype = torch.float64) -> Tensor:
     """:func:`_fit` for Lime / KernelShap, whose samplers already advanced the global RNG past
     each per-example fit (:func:`fastxai.ops.captum_draws.captum_fit_draw`): a Captum ``Model``'s real fits
     must not consume it a second time, or the next call would start from another state than
     after Captum's call (LimeBase, which does not replay, uses :func:`_fit` directly)."""
     rng_state = torch.get_rng_state()
     try:
-        return _fit(model, X, y, w, efficiency=efficiency)
+        return _fit(model, X, y, w, efficiency=efficiency, dtype=dtype)
     finally:
         torch.set_rng_state(rng_state)
 
@@ -391,7 +414,8 @@ class Lime(LimeBase):
         def sums() -> Dict[str, Tensor]:
             return _feature_sums(inputs_t, bl, masks, m, b)
 
-        w = self._fast_weights(z.transpose(0, 1), sums)
+        with single_threaded():  # bmm's bits may depend on the thread count
+            w = self._fast_weights(z.transpose(0, 1), sums)
         if w is None:
             if ex_kwargs is None:
                 ex_kwargs = self._example_kwargs(inputs_t, is_tuple, bl, masks, m, b)
@@ -406,7 +430,7 @@ class Lime(LimeBase):
         X = z.transpose(0, 1).to(torch.float64)  # (B, S, M)
         Y = y.reshape(n_s, b).T.to(torch.float64)
         coef = _fit_replayed(self.interpretable_model, X, Y, w.to(device=X.device, dtype=torch.float64),
-                             efficiency=self._efficiency(X, Y))
+                             efficiency=self._efficiency(X, Y), dtype=out_dtype)
         coef = coef.to(out_dtype)
         if not return_input_shape:
             return coef

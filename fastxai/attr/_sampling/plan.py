@@ -17,7 +17,7 @@ from torch import Tensor
 from fastxai._captum.inputs import baseline_tensor
 from fastxai._captum.targets import TargetSelector
 from fastxai.engine.perturb import EngineOptions, initial_outputs, run_perturbations
-from fastxai.ops.ablate import blend_coalitions
+from fastxai.ops.ablate import _blend_coalitions
 
 CoalitionFn = Callable[[int, int], Tensor]
 
@@ -38,12 +38,18 @@ class CoalitionPlan:
         self.coalitions = coalitions
         self.masks = masks
         self.baselines = baselines
+        nonempty = [m for m in masks if m.numel()]
+        self._id_range = (min(int(m.min()) for m in nonempty), max(int(m.max()) for m in nonempty)) \
+            if nonempty else (0, -1)
 
     def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
         z = self.coalitions(p0, p1)
+        lo, hi = self._id_range  # checked here once per chunk on the host, not per kernel call
+        if lo < 0 or hi >= z.shape[-1]:
+            raise ValueError(f"feature ids [{lo}, {hi}] do not index {z.shape[-1]} coalition features")
         rows = []
         for x, mask, b in zip(inputs, self.masks, self.baselines):
-            rows.append(blend_coalitions(x, baseline_tensor(b, x), mask, z.to(x.device)))
+            rows.append(_blend_coalitions(x, baseline_tensor(b, x), mask, z.to(x.device)))
         return tuple(rows)
 
 

@@ -32,6 +32,7 @@ from fastxai._captum.targets import TargetSelector
 from fastxai.attr._perturbation_common import check_masks_match_output
 from fastxai.attr._sampling.plan import CoalitionPlan, evaluate_coalitions, initial_outputs
 from fastxai.attr._sampling.samplers import permutation_orders
+from fastxai.engine.ordered import fixed_order_sum
 from fastxai.engine.perturb import EngineOptions
 
 
@@ -142,8 +143,15 @@ class ShapleyValueSampling(PerturbationAttribution):
             prev = torch.cat([initial.reshape(1, 1, o).expand(n_samples, 1, o).to(out), out[:, :-1]], 1)
             diff = (out - prev).reshape(n_samples * m, o)
             acc_dtype = torch.float64 if diff.dtype == torch.float64 else torch.float32
-            vals = torch.zeros(m, o, dtype=acc_dtype, device=device)
-            vals.index_add_(0, perms.reshape(-1), diff.to(acc_dtype))
+            # Each order credits every feature once: place the credits by feature (a copy),
+            # then add the orders up one at a time in sample order, as Captum does, with
+            # elementwise adds (index_add_ / sum would pick their order by thread count).
+            credit = torch.empty(n_samples, m, o, dtype=acc_dtype, device=device)
+            credit.scatter_(1, perms.unsqueeze(-1).expand(n_samples, m, o),
+                            diff.reshape(n_samples, m, o).to(acc_dtype))
+            vals = credit[0].clone()
+            for s in range(1, n_samples):
+                vals.add_(credit[s])
             vals = (vals / n_samples).T
         return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t, tsel.target))
 
@@ -188,7 +196,7 @@ def shapley_from_coalition_values(f: Tensor, m: int) -> Tensor:
     phi = torch.empty(m, f.shape[1], dtype=f.dtype, device=f.device)
     for j in range(m):
         without = p[((p >> j) & 1) == 0]
-        phi[j] = (w[size[without]][:, None] * (f[without | (1 << j)] - f[without])).sum(0)
+        phi[j] = fixed_order_sum(w[size[without]][:, None] * (f[without | (1 << j)] - f[without]))
     return phi
 
 
