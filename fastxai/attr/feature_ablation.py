@@ -7,16 +7,12 @@ import torch
 from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
-from fastxai._captum.inputs import BaselineType, TensorOrTuple, format_output
-from fastxai._captum.masks import feature_ids, format_feature_mask, scatter_feature_values
-from fastxai._captum.targets import TargetType
-from fastxai.attr._perturbation_common import (
-    check_masks_match_output,
-    difference_dtype,
-    prepare_call,
-    shape_outputs,
-)
-from fastxai.engine.perturb import run_perturbations
+from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.inputs import BaselineType, TensorOrTuple
+from fastxai._captum.masks import feature_ids, scatter_feature_values
+from fastxai.attr._perturbation_common import check_masks_match_output, difference_dtype
+from fastxai.engine.perturb import initial_for, run_call
+from fastxai.engine.targets import TargetType
 from fastxai.ops.ablate import ablate_by_id
 
 
@@ -95,17 +91,17 @@ class FeatureAblation(PerturbationAttribution):
         """
         if kwargs:
             raise TypeError(f"FeatureAblation.attribute got unexpected arguments {sorted(kwargs)}")
-        call = prepare_call(
-            self.forward_func, inputs, baselines, target, additional_forward_args,
-            perturbations_per_eval, show_progress, max_batch, max_memory,
-            f"{self.get_name()} attribution", captum_edge=True,
+        call = normalize_call(
+            inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
+            feature_mask=feature_mask, perturbations_per_eval=perturbations_per_eval,
+            max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
+            desc=f"{self.get_name()} attribution", sparse_inputs=True, broadcast_baselines=True,
         )
-        masks = format_feature_mask(feature_mask, call.inputs)
-        check_masks_match_output(call, masks)
-        ids = feature_ids(masks).to(call.inputs[0].device)
+        initial = initial_for(self.forward_func, call)
+        masks = call.feature_masks
+        check_masks_match_output(call.n, initial, masks)
+        ids = feature_ids(masks).to(call.device)
         plan = FeatureAblationPlan(call.baselines, masks, ids)
-        acc = DifferenceAccumulator(call.initial, plan.n_perturbations, difference_dtype(call.initial))
-        run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
-                          call.initial, call.options)
-        attrs = scatter_feature_values(acc.table, masks, ids, call.n, call.inputs)
-        return format_output(call.is_tuple, shape_outputs(call, attrs))
+        acc = DifferenceAccumulator(initial, plan.n_perturbations, difference_dtype(initial))
+        run_call(self.forward_func, call, plan, acc, initial)
+        return format_result(call, scatter_feature_values(acc.table, masks, ids, call.n, call.inputs))

@@ -9,17 +9,13 @@ from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.errors import InputError
-from fastxai._captum.inputs import TensorOrTuple, format_output
-from fastxai._captum.masks import feature_ids, format_feature_mask, scatter_feature_values
-from fastxai._captum.targets import TargetType
-from fastxai.attr._perturbation_common import (
-    check_masks_match_output,
-    difference_dtype,
-    prepare_call,
-    shape_outputs,
-)
+from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.inputs import TensorOrTuple
+from fastxai._captum.masks import feature_ids, scatter_feature_values
+from fastxai.attr._perturbation_common import check_masks_match_output, difference_dtype
 from fastxai.attr.feature_ablation import DifferenceAccumulator
-from fastxai.engine.perturb import run_perturbations
+from fastxai.engine.perturb import initial_for, run_call
+from fastxai.engine.targets import TargetType
 from fastxai.ops.philox import reference_philox_uniform
 
 logger = logging.getLogger(__name__)
@@ -157,15 +153,17 @@ class FeaturePermutation(PerturbationAttribution):
         """
         if kwargs:
             raise TypeError(f"FeaturePermutation.attribute got unexpected arguments {sorted(kwargs)}")
-        call = prepare_call(
-            self.forward_func, inputs, None, target, additional_forward_args,
-            perturbations_per_eval, show_progress, max_batch, max_memory,
-            f"{self.get_name()} attribution", captum_edge=True,
+        call = normalize_call(
+            inputs, target=target, additional_forward_args=additional_forward_args,
+            feature_mask=feature_mask, perturbations_per_eval=perturbations_per_eval,
+            max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
+            desc=f"{self.get_name()} attribution", sparse_inputs=True,
         )
-        masks = format_feature_mask(feature_mask, call.inputs)
-        check_masks_match_output(call, masks)
-        ids = feature_ids(masks).to(call.inputs[0].device)
-        dtype = difference_dtype(call.initial)
+        initial = initial_for(self.forward_func, call)
+        masks = call.feature_masks
+        check_masks_match_output(call.n, initial, masks)
+        ids = feature_ids(masks).to(call.device)
+        dtype = difference_dtype(initial)
         holders = [[i for i, m in enumerate(masks) if bool((m == fid).any())] for fid in ids.tolist()]
         sizes = [x.shape[0] for x in call.inputs]
         # Captum skips (attribution 0, with a warning) every feature held by a tensor whose
@@ -190,17 +188,14 @@ class FeaturePermutation(PerturbationAttribution):
             kept = set(keep)
             order = [j for j in _captum_feature_order(masks, ids) if j in kept]
             drawn = _draw_permutations(
-                sizes, holders, order, perturbations_per_eval or 1, seed, call.inputs[0].device,
+                sizes, holders, order, perturbations_per_eval or 1, seed, call.device,
             )
             perms = [t[keep] for t in drawn]
         plan = FeaturePermutationPlan(masks, run_ids, perms, func)
-        acc = DifferenceAccumulator(call.initial, plan.n_perturbations, dtype)
-        if plan.n_perturbations:
-            run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
-                              call.initial, call.options)
+        acc = DifferenceAccumulator(initial, plan.n_perturbations, dtype)
+        run_call(self.forward_func, call, plan, acc, initial)
         table = acc.table
         if len(keep) < len(holders):
             table = torch.zeros((acc.table.shape[0], len(holders)), dtype=dtype, device=acc.table.device)
             table[:, keep] = acc.table
-        attrs = scatter_feature_values(table, masks, ids, call.n, call.inputs)
-        return format_output(call.is_tuple, shape_outputs(call, attrs))
+        return format_result(call, scatter_feature_values(table, masks, ids, call.n, call.inputs))

@@ -10,11 +10,12 @@ from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.errors import InputError
-from fastxai._captum.inputs import BaselineType, TensorOrTuple, format_output
-from fastxai._captum.targets import TargetType
-from fastxai.attr._perturbation_common import output_dtype, prepare_call, shape_outputs
+from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.inputs import BaselineType, TensorOrTuple
+from fastxai.attr._perturbation_common import output_dtype
 from fastxai.attr.feature_ablation import DifferenceAccumulator
-from fastxai.engine.perturb import run_perturbations
+from fastxai.engine.perturb import initial_for, run_call
+from fastxai.engine.targets import TargetType
 from fastxai.ops.ablate import occlude_boxes
 
 
@@ -161,22 +162,23 @@ class Occlusion(PerturbationAttribution):
         Returns:
             attributions mirroring ``inputs``, each (N, *S) float32 ((N, K, *S) for K targets).
         """
-        call = prepare_call(
-            self.forward_func, inputs, baselines, target, additional_forward_args,
-            perturbations_per_eval, show_progress, max_batch, max_memory,
-            f"{self.get_name()} attribution", captum_edge=True,
+        call = normalize_call(
+            inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
+            perturbations_per_eval=perturbations_per_eval, max_batch=max_batch,
+            max_memory=max_memory, show_progress=show_progress,
+            desc=f"{self.get_name()} attribution", sparse_inputs=True, broadcast_baselines=True,
         )
         grids = self._grids(call.inputs, sliding_window_shapes, strides)
-        plan = OcclusionPlan(grids, call.baselines, call.inputs[0].device)
-        acc = DifferenceAccumulator(call.initial, plan.n_perturbations, output_dtype(call.initial))
-        run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
-                          call.initial, call.options)
+        initial = initial_for(self.forward_func, call)
+        plan = OcclusionPlan(grids, call.baselines, call.device)
+        acc = DifferenceAccumulator(initial, plan.n_perturbations, output_dtype(initial))
+        run_call(self.forward_func, call, plan, acc, initial)
         attrs = []
         for i, g in enumerate(grids):
             sums, weights = g.spread(acc.table[:, plan.offsets[i] : plan.offsets[i + 1]])
             # Captum divides a float32 copy of the sums by float32 window counts.
             attrs.append(sums.float() / weights.float())
-        return format_output(call.is_tuple, shape_outputs(call, tuple(attrs)))
+        return format_result(call, attrs)
 
     @staticmethod
     def _grids(inputs: Tuple[Tensor, ...], windows: Any, strides: Any) -> List[WindowGrid]:

@@ -13,11 +13,12 @@ from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.errors import InputError
-from fastxai._captum.inputs import BaselineType, TensorOrTuple, format_output
-from fastxai._captum.targets import TargetType
-from fastxai.attr._perturbation_common import output_dtype, prepare_call, shape_outputs
+from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.inputs import BaselineType, TensorOrTuple
+from fastxai.attr._perturbation_common import output_dtype
 from fastxai.engine.ordered import ordered_add
-from fastxai.engine.perturb import run_perturbations
+from fastxai.engine.perturb import initial_for, run_call
+from fastxai.engine.targets import TargetType
 from fastxai.ops.rise_masks import rise_masks
 
 
@@ -113,9 +114,9 @@ class RISE(PerturbationAttribution):
             raise InputError(f"n_masks must be a positive integer, got {n_masks!r}")
         if not (0.0 < float(p_keep) <= 1.0):
             raise InputError(f"p_keep must lie in (0, 1], got {p_keep!r}")
-        call = prepare_call(
-            self.forward_func, inputs, baselines, target, additional_forward_args,
-            None, show_progress, max_batch, max_memory, "RISE",
+        call = normalize_call(
+            inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
+            max_batch=max_batch, max_memory=max_memory, show_progress=show_progress, desc="RISE",
         )
         if len(call.inputs) != 1:
             raise InputError("RISE takes one input tensor (images, volumes or tabular rows)")
@@ -128,11 +129,11 @@ class RISE(PerturbationAttribution):
             raise InputError(f"grid_size {grid_size!r} must give 1..size cells for each spatial dim {spatial}")
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
+        initial = initial_for(self.forward_func, call)
         plan = RisePlan(seed, n_masks, grid, float(p_keep), call.baselines[0], spatial, x.dim() > 2)
-        acc = RiseAccumulator(plan, call.n_outputs, x.device)
-        run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
-                          call.initial, call.options)
-        sal = (acc.sal / (n_masks * float(p_keep))).to(output_dtype(call.initial))
-        sal = sal.reshape((call.n_outputs,) + (1,) * (x.dim() - 1 - len(spatial)) + spatial)
-        sal = sal.expand((call.n_outputs,) + tuple(x.shape[1:]))
-        return format_output(call.is_tuple, shape_outputs(call, (sal,)))
+        acc = RiseAccumulator(plan, initial.numel(), x.device)
+        run_call(self.forward_func, call, plan, acc, initial)
+        sal = (acc.sal / (n_masks * float(p_keep))).to(output_dtype(initial))
+        o = initial.numel()
+        sal = sal.reshape((o,) + (1,) * (x.dim() - 1 - len(spatial)) + spatial)
+        return format_result(call, (sal.expand((o,) + tuple(x.shape[1:])),))

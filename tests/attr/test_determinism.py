@@ -66,8 +66,8 @@ def _methods(net):
             x, torch.zeros(4, F, dtype=x.dtype), n_samples=9, stdevs=0.1, target=0, seed=3,
             max_batch=mb),
         "NoiseTunnel(IG)": lambda x, mb, ppe: NoiseTunnel(ig).attribute(
-            x, nt_type="vargrad", nt_samples=3, stdevs=0.1, seed=3, target=0, n_steps=7,
-            max_batch=mb),
+            x, nt_type="vargrad", nt_samples=3, nt_samples_batch_size=1, stdevs=0.1, seed=3,
+            target=0, n_steps=7, max_batch=mb),
     }
 
 

@@ -22,20 +22,14 @@ from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.errors import InputError
-from fastxai._captum.inputs import (
-    baseline_tensor,
-    format_additional_args,
-    format_baselines,
-    format_inputs,
-    format_output,
-)
-from fastxai._captum.masks import format_feature_mask, normalise_ids, scatter_feature_values
-from fastxai._captum.targets import TargetSelector
-from fastxai.attr._sampling.plan import CoalitionPlan, OutputStore, evaluate_coalitions, initial_outputs
+from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.inputs import baseline_tensor
+from fastxai._captum.masks import normalise_ids, scatter_feature_values
+from fastxai.attr._sampling.plan import CoalitionPlan, OutputStore, evaluate_coalitions
 from fastxai.attr._sampling.samplers import kernel_shap_coalitions, lime_coalitions
 from fastxai.engine import surrogate
 from fastxai.engine.ordered import single_threaded
-from fastxai.engine.perturb import EngineOptions, run_perturbations
+from fastxai.engine.perturb import initial_for, run_call
 from fastxai.ops.captum_draws import captum_fit_draw, captum_kernel_shap_distribution
 
 
@@ -86,6 +80,13 @@ def _fit(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any = None,
     """Coefficients (B, M) for B problems: batched for fastxai surrogates, else one Captum-style
     ``Model.fit(DataLoader)`` + ``representation()`` per problem (as Captum does). ``dtype``:
     the model output's dtype. Runs on one thread (LAPACK's bits depend on the thread count)."""
+    ok = torch.isfinite(y).all(1) & torch.isfinite(w).all(1)
+    if not bool(ok.all()):  # NaN / Inf outputs let through by allow_non_finite(): NaN fits
+        coef = torch.full((X.shape[0], X.shape[2]), float("nan"), dtype=torch.float64, device=X.device)
+        if bool(ok.any()):
+            eff = None if efficiency is None else tuple(e[ok] for e in efficiency)
+            coef[ok] = _fit(model, X[ok], y[ok], w[ok], eff, dtype).to(coef)
+        return coef
     with single_threaded():
         return _fit_any(model, X, y, w, efficiency, dtype)
 
@@ -180,12 +181,12 @@ def default_from_interp_rep_transform(curr_sample: Tensor, original_inputs: Any,
                  for j in range(len(fm)))
 
 
-def construct_feature_mask(feature_mask: Any, formatted_inputs: Tuple[Tensor, ...]) -> Tuple[Tuple[Tensor, ...], int]:
-    """Captum's rule: None = one feature per scalar; ids shifted to start at 0 (with a
-    warning); M = max id + 1."""
-    masks = format_feature_mask(feature_mask, formatted_inputs)
-    if feature_mask is None:
-        return masks, int(sum(x[0].numel() for x in formatted_inputs))
+def interpretable_ids(masks: Tuple[Tensor, ...], default: bool,
+                      inputs: Tuple[Tensor, ...]) -> Tuple[Tuple[Tensor, ...], int]:
+    """Captum's rule for an interpretable space: the default mask (``default``) gives one
+    feature per scalar; user ids are shifted to start at 0 (with a warning); M = max id + 1."""
+    if default:
+        return masks, int(sum(x[0].numel() for x in inputs))
     return normalise_ids(masks, "feature_mask")
 
 
@@ -265,9 +266,12 @@ class LimeBase(PerturbationAttribution):
         batch whose forward returns one scalar). Returns the coefficients, (1, M)."""
         if not isinstance(n_samples, int) or n_samples < 1:
             raise InputError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-        inputs_t, _ = format_inputs(inputs)
-        device = inputs_t[0].device
-        args = format_additional_args(additional_forward_args)
+        call = normalize_call(
+            inputs, target=target, additional_forward_args=additional_forward_args,
+            perturbations_per_eval=perturbations_per_eval, max_batch=max_batch,
+            max_memory=max_memory, show_progress=show_progress, desc=f"{self.get_name()} attribution",
+        )
+        device = call.device
         draw = self._generator(inputs, **kwargs)
         interp, model_inps, sims = [], [], []
         for _ in range(n_samples):
@@ -280,17 +284,13 @@ class LimeBase(PerturbationAttribution):
             model_inps.append(mi if isinstance(mi, tuple) else (mi,))
             sim = self.similarity_func(inputs, mi, z, **kwargs)
             sims.append(sim.flatten().to(device) if isinstance(sim, Tensor) else torch.tensor([float(sim)], device=device))
-        tsel = TargetSelector(target)
-        initial = initial_outputs(self.forward_func, inputs_t, tsel, args)
+        initial = initial_for(self.forward_func, call)
         if initial.numel() != 1:
             raise InputError("Number of outputs is not appropriate, must return one output per "
                              "perturbed input (LimeBase explains one example, or a forward that "
                              "returns one scalar per batch)")
         store = OutputStore(len(model_inps))
-        options = EngineOptions(perturbations_per_eval, max_batch, max_memory, show_progress,
-                                f"{self.get_name()} attribution")
-        run_perturbations(_ListPlan(model_inps), store, self.forward_func, inputs_t, tsel, args,
-                          initial, options)
+        run_call(self.forward_func, call, _ListPlan(model_inps), store, initial)
         X = torch.cat([z.reshape(1, -1) for z in interp]).to(device=device, dtype=torch.float64)
         y = store.values.reshape(1, -1).to(torch.float64)
         w = torch.cat(sims).reshape(1, -1).to(device=device, dtype=torch.float64)
@@ -379,17 +379,19 @@ class Lime(LimeBase):
                           seed, max_batch, max_memory):
         if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
             raise InputError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-        inputs_t, is_tuple = format_inputs(inputs)
-        bl = format_baselines(baselines, inputs_t)
-        args = format_additional_args(additional_forward_args)
-        masks, m = construct_feature_mask(feature_mask, inputs_t)
-        device = inputs_t[0].device
-        n = inputs_t[0].shape[0]
-        tsel = TargetSelector(target)
-        if tsel.multi:
+        call = normalize_call(
+            inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
+            feature_mask=feature_mask, perturbations_per_eval=perturbations_per_eval,
+            max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
+            desc=f"{self.get_name()} attribution",
+        )
+        inputs_t, is_tuple, bl = call.inputs, call.is_tuple, call.captum_baselines
+        masks, m = interpretable_ids(call.feature_masks, feature_mask is None, inputs_t)
+        device, n = call.device, call.n
+        if call.target.multi:
             raise InputError("target: Lime / KernelShap explain one target per example; "
                              "call once per target column")
-        initial = initial_outputs(self.forward_func, inputs_t, tsel, args)
+        initial = initial_for(self.forward_func, call)
         o = initial.numel()
         if o == n:
             b = n  # one surrogate per example
@@ -422,10 +424,9 @@ class Lime(LimeBase):
             w = self._python_weights(z, ex_kwargs)
 
         plan = CoalitionPlan(n_s, lambda p0, p1: z[p0:p1], masks, bl)
-        options = EngineOptions(perturbations_per_eval, max_batch, max_memory, show_progress,
-                                f"{self.get_name()} attribution")
         with torch.no_grad():
-            y = evaluate_coalitions(self.forward_func, inputs_t, tsel, args, plan, initial, options)
+            y = evaluate_coalitions(self.forward_func, inputs_t, call.target, call.additional_args,
+                                    plan, initial, call.options)
         out_dtype = torch.float64 if y.dtype == torch.float64 else torch.float32
         X = z.transpose(0, 1).to(torch.float64)  # (B, S, M)
         Y = y.reshape(n_s, b).T.to(torch.float64)
@@ -434,8 +435,7 @@ class Lime(LimeBase):
         coef = coef.to(out_dtype)
         if not return_input_shape:
             return coef
-        attrs = scatter_feature_values(coef, masks, None, n, inputs_t)
-        return format_output(is_tuple, attrs)
+        return format_result(call, scatter_feature_values(coef, masks, None, n, inputs_t))
 
     # ------------------------------------------------------- user-function (slow) paths
     def _example_kwargs(self, inputs_t, is_tuple, bl, masks, m, b) -> List[Dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from types import SimpleNamespace
 from typing import Any, Callable, Optional, Tuple
 
 import torch
@@ -20,28 +19,17 @@ from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.errors import InputError
-from fastxai._captum.inputs import (
-    baseline_tensor,
-    format_additional_args,
-    format_baselines,
-    format_inputs,
-    format_output,
-)
-from fastxai._captum.masks import feature_ids, format_feature_mask, scatter_feature_values
-from fastxai._captum.targets import TargetSelector
+from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.masks import feature_ids, scatter_feature_values
 from fastxai.attr._perturbation_common import check_masks_match_output
 from fastxai.attr._sampling.plan import CoalitionPlan, evaluate_coalitions, initial_outputs
 from fastxai.attr._sampling.samplers import permutation_orders
 from fastxai.engine.ordered import fixed_order_sum
-from fastxai.engine.perturb import EngineOptions
+from fastxai.engine.targets import is_multi_target
 
 
-def _setup(inputs: Any, baselines: Any, feature_mask: Any, additional_forward_args: Any,
-           name: str):
-    inputs_t, is_tuple = format_inputs(inputs)
-    bl = format_baselines(baselines, inputs_t)
-    args = format_additional_args(additional_forward_args)
-    masks = format_feature_mask(feature_mask, inputs_t)
+def _feature_count(masks: Tuple[Tensor, ...], name: str) -> int:
+    """M = max id + 1 (Captum's numbering); ids must be >= 0; missing ids get a warning."""
     ids = feature_ids(masks)
     if ids.numel() and int(ids.min()) < 0:
         raise InputError(f"feature_mask: ids must be >= 0, got minimum {int(ids.min())}")
@@ -52,11 +40,9 @@ def _setup(inputs: Any, baselines: Any, feature_mask: Any, additional_forward_ar
             f"distinct ids, {m} features); the missing ones get zero attribution. For best "
             "performance number the features 0..M-1.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    base_full = tuple(torch.broadcast_to(baseline_tensor(b, x), x.shape).contiguous()
-                      for b, x in zip(bl, inputs_t))
-    return inputs_t, is_tuple, bl, args, masks, m, base_full
+    return m
 
 
 def _to_attr(values: Tensor, masks: Tuple[Tensor, ...], initial: Tensor,
@@ -68,6 +54,8 @@ def _to_attr(values: Tensor, masks: Tuple[Tensor, ...], initial: Tensor,
     lead = tuple(initial.shape) if initial.dim() > 0 else (1,)
     if target is not None and initial.numel() == n:
         lead = (n,)
+    if is_multi_target(target):  # (N·K, *S): format_result makes it (N, K, *S)
+        lead = (initial.numel(),)
     per = scatter_feature_values(values.to(out_dtype), masks, None, inputs[0].shape[0], inputs)
     return tuple(a.reshape(lead + tuple(x.shape[1:])) for a, x in zip(per, inputs))
 
@@ -117,18 +105,21 @@ class ShapleyValueSampling(PerturbationAttribution):
     def _run(self, inputs, baselines, target, additional_forward_args, feature_mask,
              perturbations_per_eval, show_progress, max_batch, max_memory,
              n_samples=None, seed=None, antithetic=False):
-        inputs_t, is_tuple, bl, args, masks, m, base_full = _setup(
-            inputs, baselines, feature_mask, additional_forward_args, type(self).__name__)
-        device = inputs_t[0].device
-        n = inputs_t[0].shape[0]
-        tsel = TargetSelector(target)
-        options = EngineOptions(perturbations_per_eval, max_batch, max_memory, show_progress,
-                                f"{self.get_name()} attribution")
-        initial = initial_outputs(self.forward_func, base_full, tsel, args)
-        check_masks_match_output(SimpleNamespace(n=n, initial=initial), masks)
+        call = normalize_call(
+            inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
+            feature_mask=feature_mask, perturbations_per_eval=perturbations_per_eval,
+            max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
+            desc=f"{self.get_name()} attribution",
+        )
+        masks = call.feature_masks
+        m = _feature_count(masks, type(self).__name__)
+        device, n = call.device, call.n
+        base_full = tuple(torch.broadcast_to(b, x.shape).contiguous() for b, x in zip(call.baselines, call.inputs))
+        initial = initial_outputs(self.forward_func, base_full, call.target, call.additional_args, call.options)
+        check_masks_match_output(n, initial, masks)
         o = initial.numel()
         if n_samples is None:
-            return self._exact(inputs_t, is_tuple, bl, args, masks, m, tsel, initial, options)
+            return self._exact(call, masks, m, initial)
         perms = permutation_orders(n_samples, m, device, seed, antithetic)
         ranks = perms.argsort(dim=1)
 
@@ -136,9 +127,10 @@ class ShapleyValueSampling(PerturbationAttribution):
             p = torch.arange(p0, p1, device=device)
             return (ranks[p // m] <= (p % m)[:, None]).unsqueeze(1)
 
-        plan = CoalitionPlan(n_samples * m, coalitions, masks, bl)
+        plan = CoalitionPlan(n_samples * m, coalitions, masks, call.baselines)
         with torch.no_grad():
-            out = evaluate_coalitions(self.forward_func, inputs_t, tsel, args, plan, initial, options)
+            out = evaluate_coalitions(self.forward_func, call.inputs, call.target, call.additional_args,
+                                      plan, initial, call.options)
             out = out.reshape(n_samples, m, o)
             prev = torch.cat([initial.reshape(1, 1, o).expand(n_samples, 1, o).to(out), out[:, :-1]], 1)
             diff = (out - prev).reshape(n_samples * m, o)
@@ -153,9 +145,9 @@ class ShapleyValueSampling(PerturbationAttribution):
             for s in range(1, n_samples):
                 vals.add_(credit[s])
             vals = (vals / n_samples).T
-        return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t, tsel.target))
+        return format_result(call, _to_attr(vals, masks, initial, call.inputs, call.target.raw))
 
-    def _exact(self, inputs_t, is_tuple, bl, args, masks, m, tsel, initial, options):
+    def _exact(self, call, masks, m, initial):
         if m > 30:
             raise InputError(f"ShapleyValues with {m} features needs 2^{m} evaluations; use "
                              "ShapleyValueSampling or a feature_mask with fewer features")
@@ -163,22 +155,22 @@ class ShapleyValueSampling(PerturbationAttribution):
             warnings.warn(
                 f"ShapleyValues: {m} features means 2^{m} = {2 ** m} model evaluations per "
                 "example; consider ShapleyValueSampling.", UserWarning, stacklevel=3)
-        device = inputs_t[0].device
-        n = inputs_t[0].shape[0]
+        device = call.device
         bits = (1 << torch.arange(m, device=device))
 
         def coalitions(p0: int, p1: int) -> Tensor:
             p = torch.arange(p0, p1, device=device)
             return ((p[:, None] & bits) != 0).unsqueeze(1)
 
-        plan = CoalitionPlan(2 ** m, coalitions, masks, bl)
+        plan = CoalitionPlan(2 ** m, coalitions, masks, call.baselines)
         o = initial.numel()
         with torch.no_grad():
-            f = evaluate_coalitions(self.forward_func, inputs_t, tsel, args, plan, initial, options)
+            f = evaluate_coalitions(self.forward_func, call.inputs, call.target, call.additional_args,
+                                    plan, initial, call.options)
             vals = shapley_from_coalition_values(f.reshape(2 ** m, o).to(torch.float64), m).T
             if f.dtype != torch.float64:
                 vals = vals.to(torch.float32)
-        return format_output(is_tuple, _to_attr(vals, masks, initial, inputs_t, tsel.target))
+        return format_result(call, _to_attr(vals, masks, initial, call.inputs, call.target.raw))
 
 
 def shapley_from_coalition_values(f: Tensor, m: int) -> Tensor:
