@@ -8,8 +8,10 @@ workload up (chunk-size calibration), then the parent asks the two workers for o
 call in turn (A B A B ...), so machine load drifts hit both columns alike. Reported: median
 and min-max per revision and the ratio B / A. 1 torch thread.
 
-    python benches/compare_revisions.py REV_A REV_B [--families perturbation,sampling]
-        [--repeats 7] [--small] [--out results.md]
+    python benches/compare_revisions.py [REV_A=dd15dd0] [REV_B=HEAD] [--families perturbation,sampling]
+        [--repeats 7] [--warm 4] [--small] [--out results.md]
+
+Smoke check (about 30 s): ``python benches/compare_revisions.py --small --repeats 1 --warm 1``.
 
 Take final numbers on a quiet machine; ``--small`` is a quick check that everything runs.
 """
@@ -89,7 +91,11 @@ def _seeded(fn: Callable[[], object]) -> object:
 def worker(rev_dir: str, families: List[str], small: bool, warm: int) -> None:
     """Serve timing requests on stdin: a workload name -> one timed call, seconds on stdout."""
     sys.path.insert(0, rev_dir)
+    import warnings
+
     import torch
+
+    warnings.filterwarnings("ignore")  # e.g. under-determined fits at --small sizes
 
     torch.set_num_threads(1)
     import fastxai
@@ -176,8 +182,8 @@ def compare(args: argparse.Namespace) -> List[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("rev_a", nargs="?")
-    ap.add_argument("rev_b", nargs="?")
+    ap.add_argument("rev_a", nargs="?", default="dd15dd0")
+    ap.add_argument("rev_b", nargs="?", default="HEAD")
     ap.add_argument("--families", default="perturbation,sampling")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--warm", type=int, default=4)
