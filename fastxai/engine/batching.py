@@ -29,10 +29,11 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from fastxai.engine import calibration_cache as disk
 from fastxai.engine.calibration_cache import CacheKey
+from fastxai.engine.checks import batch_dependent_modules  # noqa: F401  (kept importable here)
 from fastxai.engine.memory import default_memory_bound, memory_mark
 
 # Settled choices per key, with a weak reference to the model they were measured on.
@@ -377,16 +378,3 @@ def _choose(per_row: Dict[int, float]) -> Tuple[int, float]:
     best = min(per_row.values())
     rows = min(r for r, t in per_row.items() if t <= best * _TIE)
     return rows, per_row[rows]
-
-
-def batch_dependent_modules(forward_func: Callable[..., Any]) -> list[str]:
-    """Names of modules whose output for one row depends on the other rows of the batch
-    (BatchNorm in training mode), which would make packing rows change the answer."""
-    root = forward_func if isinstance(forward_func, nn.Module) else getattr(forward_func, "__self__", None)
-    if not isinstance(root, nn.Module):
-        return []
-    bad = []
-    for name, m in root.named_modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training:
-            bad.append(name or type(m).__name__)
-    return bad
