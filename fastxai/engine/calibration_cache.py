@@ -219,7 +219,8 @@ def store(descriptor: Dict[str, Any], choice: Choice) -> None:
             "per_row_s": choice.per_row_s, "row_bytes": choice.row_bytes}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        # not *.json: another process's prune / clear never removes a file being written
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(data, fh, sort_keys=True, default=str)

@@ -193,6 +193,21 @@ def test_the_folder_is_pruned(cache: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert disk.clear() == n and list(cache.glob("*.json")) == []
 
 
+def test_prune_and_clear_leave_other_writers_temporary_files(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's file being written (temporary name) is neither pruned nor cleared, so
+    its os.replace cannot fail half-way."""
+    monkeypatch.setattr(disk, "MAX_FILES", 2)
+    disk.store({"i": 0}, disk.Choice(8))
+    in_flight = cache / ".tmp-other-process.part"
+    in_flight.write_text("{")
+    for i in range(1, 6):
+        disk.store({"i": i}, disk.Choice(8))
+    assert in_flight.exists()
+    n = len(list(cache.glob("*.json")))
+    assert 1 <= n <= 2 and disk.clear() == n  # the temporary file is not counted ...
+    assert in_flight.exists() and list(cache.glob("*.json")) == []  # ... nor removed
+
+
 def _writer(me: int, folder: str) -> None:
     """One of several processes hammering the same folder (forked: no new interpreter)."""
     import warnings
