@@ -11,7 +11,7 @@ about cost, not about what the maps say. Each size is one ``python -m fastxai be
 --quiet`` process (1 torch thread, ``run.max_samples`` = the size, a fresh run folder), with
 Saliency, IntegratedGradients (n_steps=16) and Occlusion (8x8 windows, stride 8) and two
 metrics (pointing game, deletion AUC); the trivial baselines ``fastxai bench`` always adds run
-too.
+too. The runs share an on-disk chunk-size cache in the scratch folder (the first size searches).
 
 Per size the table gives the process's wall time (start-up, data scan, predict, explain,
 evaluate, aggregate) and, from the run's own timing table (``run.timings()``, summed over
@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 SIDE = 64
@@ -76,8 +76,14 @@ n_boot = 200
 """
 
 
-def _env(src: Path) -> Dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+def _env(src: Path, work: Optional[Path] = None) -> Dict[str, str]:
+    """The CLI processes' environment; with ``work``, their on-disk chunk-size cache lives in this
+    run's scratch folder (the first size searches, later sizes start settled, as a user's later
+    runs would; nothing from an earlier invocation of the bench is read)."""
+    env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if work is not None:
+        env.update(FASTXAI_CALIBRATION_CACHE="1", FASTXAI_CACHE_DIR=str(work / "calibration"))
+    return env
 
 
 def _probe(src: Path) -> bool:
@@ -117,7 +123,7 @@ def run_size(src: Path, work: Path, root: Path, weights: Path, n: int) -> Dict[s
     shutil.rmtree(out, ignore_errors=True)
     cfg.write_text(CONFIG.format(out=out, cache=work / "cache", n=n, root=root, side=SIDE, weights=weights))
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fastxai", "bench", str(cfg), "--quiet"], env=_env(src),
+    subprocess.run([sys.executable, "-m", "fastxai", "bench", str(cfg), "--quiet"], env=_env(src, work),
                    cwd=work, check=True)
     wall = time.perf_counter() - t
     got = subprocess.run([sys.executable, "-c", _READ, str(out)], env=_env(src), cwd=work, check=True,
