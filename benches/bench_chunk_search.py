@@ -71,7 +71,7 @@ def main() -> None:
         old = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(old)  # type: ignore[union-attr]
         mods.insert(0, ("before", old))
-    print("| load | search | settled sizes (count of 300) | biggest chunk GiB: median / p90 / max | per-row cost ÷ best |")
+    print(f"| load | search | settled sizes (count of {args.seeds}) | biggest chunk GiB: median / p90 / max | per-row cost ÷ best |")
     print("|---|---|---|---|---:|")
     for busy in (False, True):
         for name, mod in mods:
