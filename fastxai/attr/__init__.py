@@ -2,10 +2,12 @@
 
 * perturbation: FeatureAblation, Occlusion, FeaturePermutation, RISE
 * sampling: ShapleyValueSampling, ShapleyValues, KernelShap, Lime, LimeBase (+ superpixel_mask)
-* gradient / activation / relevance / attention: Saliency, InputXGradient, IntegratedGradients,
-  GradientShap, NoiseTunnel, DeepLift, DeepLiftShap, GuidedBackprop, Deconvolution, LRP,
-  LayerGradCam, GuidedGradCam, Layer*, GradCAMPlusPlus, XGradCAM, EigenCAM, ScoreCAM,
-  AttentionRollout
+* gradient (``attr/gradient``): Saliency, InputXGradient, IntegratedGradients, GradientShap,
+  NoiseTunnel, DeepLift, DeepLiftShap, GuidedBackprop, Deconvolution, LRP (+ rules)
+* cam (``attr/cam``): LayerGradCam, GuidedGradCam, GradCAMPlusPlus, XGradCAM, EigenCAM, ScoreCAM
+* layer (``attr/layer``): LayerActivation, LayerGradientXActivation, LayerIntegratedGradients,
+  LayerConductance
+* attention (``attr/attention``): AttentionRollout
 """
 from fastxai._captum.attribution import (
     Attribution,
@@ -13,8 +15,14 @@ from fastxai._captum.attribution import (
     LayerAttribution,
     PerturbationAttribution,
 )
-from fastxai.attr._gradient import *  # noqa: F401,F403
-from fastxai.attr._gradient import __all__ as _gradient_all
+from fastxai.attr.attention import *  # noqa: F401,F403
+from fastxai.attr.attention import __all__ as _attention_all
+from fastxai.attr.cam import *  # noqa: F401,F403
+from fastxai.attr.cam import __all__ as _cam_all
+from fastxai.attr.gradient import *  # noqa: F401,F403
+from fastxai.attr.gradient import __all__ as _gradient_all
+from fastxai.attr.layer import *  # noqa: F401,F403
+from fastxai.attr.layer import __all__ as _layer_all
 from fastxai.attr._sampling import *  # noqa: F401,F403
 from fastxai.attr._sampling import __all__ as _sampling_all
 from fastxai.attr.feature_ablation import FeatureAblation
@@ -32,7 +40,10 @@ __all__ = sorted(
         "FeaturePermutation",
         "Occlusion",
         "RISE",
+        *_attention_all,
+        *_cam_all,
         *_gradient_all,
+        *_layer_all,
         *_sampling_all,
     }
 )

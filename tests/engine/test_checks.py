@@ -13,7 +13,7 @@ import fastxai
 import fastxai.attr as fa
 from fastxai._captum.errors import InputError, NonFiniteOutputError
 from fastxai.engine.checks import allow_non_finite, check_finite, non_finite_allowed, preflight
-from tests.attr._gradient.test_attention import TinyViT
+from tests.attr.attention.test_rollout import TinyViT
 
 
 class Net(nn.Module):

@@ -11,8 +11,8 @@ captum_attr = pytest.importorskip("captum.attr")
 from captum.attr._utils import lrp_rules as captum_rules  # noqa: E402
 from captum.attr._utils.custom_modules import Addition_Module  # noqa: E402
 
-from fastxai.attr import _gradient as fa  # noqa: E402
-from tests.attr._gradient.models import assert_close, conv_net, mlp, multi_input  # noqa: E402
+import fastxai.attr as fa  # noqa: E402
+from tests.attr.gradient.models import assert_close, conv_net, mlp, multi_input  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastxai.attr import _gradient as fa
-from tests.attr._gradient.models import conv_net
+import fastxai.attr as fa
+from tests.attr.gradient.models import conv_net
 
 
 class Vol(nn.Module):

@@ -23,8 +23,9 @@ from torch import Tensor, nn
 
 from fastxai._captum.attribution import Attribution, log_usage
 from fastxai._captum.errors import InputError
-from fastxai._captum.forward import call_forward
-from fastxai._captum.inputs import TensorOrTuple, format_additional_args, format_inputs
+from fastxai._captum.call import normalize_call
+from fastxai._captum.inputs import TensorOrTuple
+from fastxai.engine.forward import call_forward
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -143,7 +144,7 @@ class AttentionRollout(Attribution):
 
     def attention_maps(self, inputs: TensorOrTuple, additional_forward_args: Optional[Any] = None) -> List[Tensor]:
         """Per-layer attention probabilities [(N, H, T, T)] in call order."""
-        tup, _ = format_inputs(inputs)
+        call = normalize_call(inputs, additional_forward_args=additional_forward_args)
         maps: List[Tensor] = []
         handles = []
 
@@ -168,7 +169,7 @@ class AttentionRollout(Attribution):
             # grad enabled: keeps nn.TransformerEncoderLayer off its fused fast path (which skips
             # the attention module and its hooks)
             with torch.enable_grad():
-                call_forward(self.model, tuple(t.detach() for t in tup), format_additional_args(additional_forward_args))
+                call_forward(self.model, tuple(t.detach() for t in call.inputs), call.additional_args)
         finally:
             for h in handles:
                 h.remove()

@@ -6,8 +6,8 @@ import torch
 
 captum_attr = pytest.importorskip("captum.attr")
 
-from fastxai.attr import _gradient as fa  # noqa: E402
-from tests.attr._gradient.models import assert_close, conv_net, mlp, multi_input  # noqa: E402
+import fastxai.attr as fa  # noqa: E402
+from tests.attr.gradient.models import assert_close, conv_net, mlp, multi_input  # noqa: E402
 
 METHODS = ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"]
 

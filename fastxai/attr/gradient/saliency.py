@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from fastxai._captum.attribution import GradientAttribution, log_usage
-from fastxai._captum.inputs import TensorOrTuple, format_additional_args, format_inputs, format_output
-from fastxai._captum.targets import TargetType
+from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.inputs import TensorOrTuple
 from fastxai.engine.gradient import gradients
+from fastxai.engine.targets import TargetType
 
 
 class Saliency(GradientAttribution):
@@ -24,10 +25,9 @@ class Saliency(GradientAttribution):
         additional_forward_args: Optional[Any] = None,
     ) -> TensorOrTuple:
         """inputs (N, ...) or a tuple of them -> attributions of the same shapes."""
-        tup, is_tuple = format_inputs(inputs)
-        grads = gradients(self.forward_func, tup, target, format_additional_args(additional_forward_args))
-        out = tuple(g.abs() if abs else g for g in grads)
-        return format_output(is_tuple, out)
+        call = normalize_call(inputs, target=target, additional_forward_args=additional_forward_args)
+        grads = gradients(self.forward_func, call.inputs, call.target, call.additional_args)
+        return format_result(call, tuple(g.abs() if abs else g for g in grads))
 
 
 class InputXGradient(GradientAttribution):
@@ -44,9 +44,9 @@ class InputXGradient(GradientAttribution):
         additional_forward_args: Optional[Any] = None,
     ) -> TensorOrTuple:
         """inputs (N, ...) or a tuple of them -> attributions of the same shapes."""
-        tup, is_tuple = format_inputs(inputs)
-        grads = gradients(self.forward_func, tup, target, format_additional_args(additional_forward_args))
-        return format_output(is_tuple, tuple(x.detach() * g for x, g in zip(tup, grads)))
+        call = normalize_call(inputs, target=target, additional_forward_args=additional_forward_args)
+        grads = gradients(self.forward_func, call.inputs, call.target, call.additional_args)
+        return format_result(call, tuple(x.detach() * g for x, g in zip(call.inputs, grads)))
 
     @property
     def multiplies_by_inputs(self) -> bool:

@@ -4,8 +4,8 @@ import torch
 from torch import nn
 
 from fastxai._captum.errors import InputError
-from fastxai.attr import _gradient as fa
-from tests.attr._gradient.models import conv_net, mlp
+import fastxai.attr as fa
+from tests.attr.gradient.models import conv_net, mlp
 
 
 def test_layer_not_in_forward_graph_names_it():

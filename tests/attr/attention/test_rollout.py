@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastxai._captum.errors import InputError
-from fastxai.attr import _gradient as fa
+import fastxai.attr as fa
 
 
 class TinyViT(nn.Module):

@@ -6,95 +6,44 @@ The wrapped method does its own chunking (e.g. IntegratedGradients streams its N
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from fastxai._captum.attribution import Attribution, GradientAttribution, log_usage
+from fastxai._captum.call import format_result, normalize_call
 from fastxai._captum.errors import InputError
-from fastxai._captum.inputs import (
-    TensorOrTuple,
-    expand_additional_args,
-    format_additional_args,
-    format_inputs,
-    format_output,
-)
-from fastxai._captum.targets import expand_target
-from fastxai.attr._gradient.draws import STREAM_BASELINE, seeded_normal, seeded_uniform
+from fastxai._captum.inputs import TensorOrTuple
+from fastxai.engine.baselines import expand_kwargs
+from fastxai.engine.draws import seeded_normal
 
 NT_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
-def expand_kwargs(
-    kwargs: Dict[str, Any], inputs: Tuple[Tensor, ...], n: int, from_distrib: bool,
-    seed: Optional[int] = None, sample0: int = 0,
-) -> Dict[str, Any]:
-    """Captum's ``_expand_partial``: targets, tensor args, baselines and feature masks
-    repeated ``n`` times example-major (baselines drawn per row when ``from_distrib``)."""
-    out = dict(kwargs)
-    if "additional_forward_args" in out:
-        a = format_additional_args(out["additional_forward_args"])
-        if a is not None:
-            out["additional_forward_args"] = expand_additional_args(a, n, interleave=True)
-    if "target" in out:
-        out["target"] = expand_target(out["target"], n, interleave=True)
-    if "baselines" in out:
-        bl = format_baselines_distrib(out["baselines"], inputs, from_distrib)
-        bsz = inputs[0].shape[0]
-        if from_distrib:
-            new = []
-            idx_shared = None
-            for b in bl:
-                if not isinstance(b, Tensor):
-                    new.append(b)
-                    continue
-                if seed is None:
-                    idx = np.random.choice(b.shape[0], n * bsz).tolist()
-                else:
-                    if idx_shared is None:
-                        u = seeded_uniform(seed, bsz, n, STREAM_BASELINE, b.device, sample0)
-                        idx_shared = (u * b.shape[0]).long().clamp_max(b.shape[0] - 1).reshape(-1)
-                    idx = idx_shared
-                new.append(b[idx])
-            out["baselines"] = tuple(new)
-        else:
-            out["baselines"] = tuple(
-                b.repeat_interleave(n, dim=0)
-                if isinstance(b, Tensor) and b.shape[0] == x.shape[0] and b.shape[0] > 1 else b
-                for x, b in zip(inputs, bl)
+def _stdevs(stdevs: Union[float, Tuple[float, ...]], n_inputs: int) -> Tuple[float, ...]:
+    """One standard deviation per input tensor (Captum's checks and messages)."""
+    if isinstance(stdevs, tuple):
+        if len(stdevs) != n_inputs:
+            raise InputError(
+                f"The number of input tensors in {n_inputs} must be equal to the number of "
+                f"stdevs values {len(stdevs)}"
             )
-    if "feature_mask" in out and out["feature_mask"] is not None:
-        fm = out["feature_mask"]
-        fm_t = fm if isinstance(fm, tuple) else (fm,)
-        fm_t = tuple(m.repeat_interleave(n, dim=0) if m.size(0) > 1 else m for m in fm_t)
-        out["feature_mask"] = fm_t if isinstance(fm, tuple) else fm_t[0]
-    return out
+        return stdevs
+    if not isinstance(stdevs, float):
+        raise InputError(f"stdevs must be type float. Given: {type(stdevs)}")
+    return (stdevs,) * n_inputs
 
 
-def format_baselines_distrib(baselines: Any, inputs: Tuple[Tensor, ...], from_distrib: bool) -> Tuple[Any, ...]:
-    """Baselines as a tuple; with ``from_distrib`` any first dim is allowed (a distribution)."""
-    if baselines is None:
-        return tuple(0 for _ in inputs)
-    tup = baselines if isinstance(baselines, tuple) else (baselines,)
-    if len(tup) != len(inputs):
-        raise InputError(
-            f"baselines must have one entry per input tensor: got {len(tup)} for {len(inputs)} inputs"
-        )
-    for i, (b, x) in enumerate(zip(tup, inputs)):
-        if isinstance(b, Tensor) and b.dim() > 0 and b.numel() > 1:
-            if tuple(b.shape[1:]) != tuple(x.shape[1:]):
-                raise InputError(
-                    f"baselines[{i}] has shape {tuple(b.shape)} but input {i} has shape "
-                    f"{tuple(x.shape)}: the dims after the first must match"
-                )
-            if not from_distrib and b.shape[0] not in (1, x.shape[0]):
-                raise InputError(
-                    f"baselines[{i}] has {b.shape[0]} rows; expected 1 or {x.shape[0]} "
-                    "(or set draw_baseline_from_distrib=True)"
-                )
-    return tup
+def _reduce(nt_type: str, sums: List[Tensor], sums_sq: List[Tensor], n: int) -> List[Tensor]:
+    """SmoothGrad (mean), SmoothGrad-squared (mean of squares) or VarGrad (their variance)."""
+    mean = [s * 1 / n for s in sums]
+    mean_sq = [s * 1 / n for s in sums_sq]
+    if nt_type == "smoothgrad":
+        return mean
+    if nt_type == "smoothgrad_sq":
+        return mean_sq
+    return [m2 - m * m for m, m2 in zip(mean, mean_sq)]
 
 
 class NoiseTunnel(Attribution):
@@ -150,18 +99,9 @@ class NoiseTunnel(Attribution):
         if not isinstance(nt_samples, int) or nt_samples < 1:
             raise InputError(f"nt_samples must be an int >= 1, got {nt_samples!r}")
         want_delta = bool(kwargs.get("return_convergence_delta", False))
-        tup, is_tuple = format_inputs(inputs)
-        if isinstance(stdevs, tuple):
-            if len(stdevs) != len(tup):
-                raise InputError(
-                    f"The number of input tensors in {len(tup)} must be equal to the number of "
-                    f"stdevs values {len(stdevs)}"
-                )
-            sds = stdevs
-        else:
-            if not isinstance(stdevs, float):
-                raise InputError(f"stdevs must be type float. Given: {type(stdevs)}")
-            sds = (stdevs,) * len(tup)
+        call = normalize_call(inputs)
+        tup, is_tuple = call.inputs, call.is_tuple
+        sds = _stdevs(stdevs, len(tup))
         bs = nt_samples if nt_samples_batch_size is None else min(nt_samples, nt_samples_batch_size)
         parts = [bs] * (nt_samples // bs)
         if nt_samples % bs:
@@ -200,15 +140,8 @@ class NoiseTunnel(Attribution):
                         sums[i] = sums[i] + s1
                         sums_sq[i] = sums_sq[i] + s2
                 done += k
-            mean = [s * 1 / nt_samples for s in sums]
-            mean_sq = [s * 1 / nt_samples for s in sums_sq]
-            if nt_type == "smoothgrad":
-                attrs = mean
-            elif nt_type == "smoothgrad_sq":
-                attrs = mean_sq
-            else:
-                attrs = [m2 - m * m for m, m2 in zip(mean, mean_sq)]
-        out = format_output(attr_is_tuple, attrs)
+            attrs = _reduce(nt_type, sums, sums_sq, nt_samples)
+        out = format_result(call.replace(is_tuple=attr_is_tuple), attrs)
         if self.is_delta_supported and want_delta:
             return out, torch.cat(deltas, dim=0)
         return out
