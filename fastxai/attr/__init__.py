@@ -6,7 +6,11 @@
   NoiseTunnel, DeepLift, DeepLiftShap, GuidedBackprop, Deconvolution, LRP (+ rules)
 * cam (``attr/cam``): LayerGradCam, GuidedGradCam, GradCAMPlusPlus, XGradCAM, EigenCAM, ScoreCAM
 * layer (``attr/layer``): LayerActivation, LayerGradientXActivation, LayerIntegratedGradients,
-  LayerConductance
+  LayerConductance, LayerDeepLift, LayerDeepLiftShap, LayerGradientShap, LayerLRP,
+  InternalInfluence
+* neuron (``attr/neuron``): NeuronAttribution, NeuronGradient, NeuronIntegratedGradients,
+  NeuronConductance, NeuronDeepLift, NeuronDeepLiftShap, NeuronGradientShap,
+  NeuronGuidedBackprop, NeuronDeconvolution
 * attention (``attr/attention``): AttentionRollout
 """
 from fastxai._captum.attribution import (
@@ -23,6 +27,8 @@ from fastxai.attr.gradient import *  # noqa: F401,F403
 from fastxai.attr.gradient import __all__ as _gradient_all
 from fastxai.attr.layer import *  # noqa: F401,F403
 from fastxai.attr.layer import __all__ as _layer_all
+from fastxai.attr.neuron import *  # noqa: F401,F403
+from fastxai.attr.neuron import __all__ as _neuron_all
 from fastxai.attr._sampling import *  # noqa: F401,F403
 from fastxai.attr._sampling import __all__ as _sampling_all
 from fastxai.attr.feature_ablation import FeatureAblation
@@ -44,6 +50,7 @@ __all__ = sorted(
         *_cam_all,
         *_gradient_all,
         *_layer_all,
+        *_neuron_all,
         *_sampling_all,
     }
 )

@@ -126,6 +126,7 @@ class GradientChunk:
     layer: Tensors
     outputs: Tensor
     layer_is_tuple: bool = False
+    layer_counts: Tuple[int, ...] = ()
 
 
 def steps_per_chunk_fixed(internal_batch_size: int, n: int) -> int:
@@ -220,7 +221,7 @@ def iterate_gradients(
                                           grad_kwargs, chunking.probe)
         out = res.out.detach()
         flags.add(out, s0, s1 - 1)
-        yield GradientChunk(s0, s1, res.grads, res.layer, out, res.layer_is_tuple)
+        yield GradientChunk(s0, s1, res.grads, res.layer, out, res.layer_is_tuple, res.layer_counts)
         chunking.done(s1, s1 - s0, leaves)
         # drop this chunk's tensors before the next forward allocates: its activations then
         # reuse the memory just freed (warm in cache) instead of landing beside live leftovers

@@ -34,12 +34,14 @@ Tensors = Tuple[Tensor, ...]
 class Differentiated:
     """One chunk's result: ``out`` the differentiated scalar per row (rows,), ``grads``
     w.r.t. the strategy's tensors, ``layer`` the layer's values (layer strategies),
-    ``layer_is_tuple`` whether the (first) layer produced a tuple."""
+    ``layer_is_tuple`` whether the (first) layer produced a tuple, ``layer_counts`` how many
+    of ``layer`` each hooked layer holds (in layer order)."""
 
     out: Tensor
     grads: Tensors
     layer: Tensors = ()
     layer_is_tuple: bool = False
+    layer_counts: Tuple[int, ...] = ()
 
 
 def select_row_outputs(output: Tensor, target: TargetType) -> Tensor:
@@ -130,7 +132,8 @@ class Layer:
         out = select_row_outputs(_forward(forward_func, inputs, args, caps, probe), target)
         captured = tuple(t for c in caps for t in c.tensors)
         grads = differentiate(out, captured, self.describe(forward_func), grad_kwargs)
-        return Differentiated(out, grads, tuple(t.detach() for t in captured), caps[0].is_tuple)
+        return Differentiated(out, grads, tuple(t.detach() for t in captured), caps[0].is_tuple,
+                              tuple(len(c.tensors) for c in caps))
 
 
 class ReplaceLayer(Layer):

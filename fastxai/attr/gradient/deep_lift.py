@@ -30,7 +30,7 @@ class DeepLift(GradientAttribution):
 
     def __init__(self, model: nn.Module, multiply_by_inputs: bool = True, eps: float = 1e-10) -> None:
         require_model(model, type(self).__name__)
-        super().__init__(model)
+        GradientAttribution.__init__(self, model)  # explicit: layer subclasses
         self.model = model
         self.eps = eps
         self._multiply_by_inputs = multiply_by_inputs

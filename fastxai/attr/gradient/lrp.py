@@ -29,7 +29,7 @@ class LRP(GradientAttribution):
     def __init__(self, model: nn.Module, rules: Optional[Dict[type, PropagationRule]] = None) -> None:
         if not isinstance(model, nn.Module):
             raise InputError(f"LRP needs an nn.Module model, got {type(model).__name__}")
-        super().__init__(model)
+        GradientAttribution.__init__(self, model)  # explicit: layer subclasses
         self.model = model
         self.rules = dict(rules or {})
         for m in model.modules():

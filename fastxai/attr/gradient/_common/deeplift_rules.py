@@ -100,18 +100,23 @@ def call_custom_attribution_func(func: Callable[..., Any], multipliers: Tuple[Te
 
 
 def deeplift_pass(model: nn.Module, eps: float, xs: Tuple[Tensor, ...], bs: Tuple[Tensor, ...],
-                  target: Any, args: Optional[Tuple[Any, ...]], wrt: Any = None) -> GradientChunk:
+                  target: Any, args: Optional[Tuple[Any, ...]], wrt: Any = None,
+                  grad_kwargs: Optional[Dict[str, Any]] = None,
+                  exclude: Optional[nn.Module] = None) -> GradientChunk:
     """One forward over cat([xs, bs]) (2N rows) and one backward under DeepLift's rules;
-    ``wrt`` as in the gradient loop (default the inputs). Returns the engine's chunk."""
+    ``wrt`` as in the gradient loop (default the inputs). ``exclude``: a module left with its
+    own gradient (LayerDeepLift's layer: in Captum the gradient read at the layer's input is
+    its plain one). Returns the engine's chunk."""
     check_dropout(model)
-    mods = modules_of_type(model, tuple(SUPPORTED_NON_LINEAR))
+    mods = [m for m in modules_of_type(model, tuple(SUPPORTED_NON_LINEAR)) if m is not exclude]
 
     def make_rule(m: nn.Module, x: Tensor, y: Tensor) -> Rule:
         return SUPPORTED_NON_LINEAR[type(m)](m, x, y, eps)
 
     plan = PairPass(xs, bs, target, args)
     with override_backward(mods, make_rule):
-        (chunk,) = list(iterate_gradients(model, plan, wrt, Sizing(internal_batch_size=max(1, plan.rows))))
+        (chunk,) = list(iterate_gradients(model, plan, wrt, Sizing(internal_batch_size=max(1, plan.rows)),
+                                          grad_kwargs))
     return chunk
 
 
