@@ -29,12 +29,10 @@ from fastxai.attr.layer import *  # noqa: F401,F403
 from fastxai.attr.layer import __all__ as _layer_all
 from fastxai.attr.neuron import *  # noqa: F401,F403
 from fastxai.attr.neuron import __all__ as _neuron_all
-from fastxai.attr._sampling import *  # noqa: F401,F403
-from fastxai.attr._sampling import __all__ as _sampling_all
-from fastxai.attr.feature_ablation import FeatureAblation
-from fastxai.attr.feature_permutation import FeaturePermutation
-from fastxai.attr.occlusion import Occlusion
-from fastxai.attr.rise import RISE
+from fastxai.attr.perturbation import *  # noqa: F401,F403
+from fastxai.attr.perturbation import __all__ as _perturbation_all
+from fastxai.attr.sampling import *  # noqa: F401,F403
+from fastxai.attr.sampling import __all__ as _sampling_all
 
 __all__ = sorted(
     {
@@ -42,12 +40,9 @@ __all__ = sorted(
         "GradientAttribution",
         "LayerAttribution",
         "PerturbationAttribution",
-        "FeatureAblation",
-        "FeaturePermutation",
-        "Occlusion",
-        "RISE",
         *_attention_all,
         *_cam_all,
+        *_perturbation_all,
         *_gradient_all,
         *_layer_all,
         *_neuron_all,

@@ -13,7 +13,6 @@ import torch
 from torch import Tensor
 
 from fastxai._captum.errors import InputError
-from fastxai._captum.inputs import format_additional_args
 from fastxai.engine.draws import STREAM_ALPHA, STREAM_BASELINE, seeded_normal, seeded_uniform
 from fastxai.engine.forward import expand_additional_args
 from fastxai.engine.targets import expand_target
@@ -94,13 +93,13 @@ def expand_kwargs(
     kwargs: Dict[str, Any], inputs: Tuple[Tensor, ...], n: int, from_distrib: bool,
     seed: Optional[int] = None, sample0: int = 0,
 ) -> Dict[str, Any]:
-    """Captum's ``_expand_partial``: targets, tensor args, baselines and feature masks
-    repeated ``n`` times example-major (baselines drawn per row when ``from_distrib``)."""
+    """Captum's ``_expand_partial``: targets, tensor args (a tuple, as a CallRecord holds
+    them), baselines and feature masks repeated ``n`` times example-major (baselines drawn per
+    row when ``from_distrib``)."""
     out = dict(kwargs)
-    if "additional_forward_args" in out:
-        a = format_additional_args(out["additional_forward_args"])
-        if a is not None:
-            out["additional_forward_args"] = expand_additional_args(a, n, interleave=True)
+    if out.get("additional_forward_args") is not None:
+        # already a tuple: the caller's CallRecord formatted it
+        out["additional_forward_args"] = expand_additional_args(out["additional_forward_args"], n, interleave=True)
     if "target" in out:
         out["target"] = expand_target(out["target"], n, interleave=True)
     if "baselines" in out:
@@ -121,14 +120,14 @@ def expand_kwargs(
     return out
 
 
-def shap_draws(xs: Tuple[Tensor, ...], baselines: Any, target: Any, additional_forward_args: Any, k: int,
+def shap_draws(xs: Tuple[Tensor, ...], baselines: Any, target: Any, additional_args: Optional[Tuple[Any, ...]], k: int,
                stdevs: Tuple[float, ...], seed: Optional[int]) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...], Tensor, Any, Any]:
     """Captum's GradientShap draws for N*k rows, example-major (row = n * k + s): noisy inputs,
     baselines (one per row, or broadcastable), path points alpha (N*k,), targets and args."""
     n = xs[0].shape[0]
     with torch.no_grad():
         kw = expand_kwargs({"baselines": baselines, "target": target,
-                            "additional_forward_args": additional_forward_args}, xs, k, True, seed, 0)
+                            "additional_forward_args": additional_args}, xs, k, True, seed, 0)
         noisy = []
         for i, (x, sd) in enumerate(zip(xs, stdevs)):
             if seed is None:

@@ -188,6 +188,23 @@ def rows_per_step_error(max_batch: int, n: int, what: str) -> InputError:
     )
 
 
+def check_masks_match_output(n: int, initial: Tensor, masks: Sequence[Tensor]) -> None:
+    """Per-example feature masks (first dim N > 1) need per-example outputs.
+
+    When the forward aggregates over the batch (its output's dim 0 is not N), there is no
+    example to read a per-example mask against; Captum fails there with a shape error deep
+    in its accumulation, fastxai says why up front (an ``InputError``, hence AssertionError).
+    """
+    per_example = [i for i, m in enumerate(masks) if m.dim() > 0 and m.shape[0] > 1]
+    if per_example and (initial.dim() == 0 or initial.shape[0] != n):
+        i = per_example[0]
+        raise InputError(
+            f"feature_mask[{i}] holds per-example ids (first dim {masks[i].shape[0]}) but "
+            f"forward_func returns an output of shape {tuple(initial.shape)} that is not per "
+            f"example (batch of {n}); give the mask a first dim of 1"
+        )
+
+
 def as_tuple(x: Any) -> Sequence[Any]:
     """``x`` as a tuple (a tuple stays itself)."""
     return x if isinstance(x, tuple) else (x,)

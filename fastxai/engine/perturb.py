@@ -15,7 +15,7 @@ batch, inputs whose dim 0 is not the batch) the call raises instead of exceeding
 from __future__ import annotations
 
 import bisect
-from typing import Any, Callable, List, Optional, Protocol, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Protocol, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -34,18 +34,27 @@ from fastxai.engine.options import EngineOptions
 from fastxai.engine.progress import Progress
 from fastxai.engine.targets import Target
 
-__all__ = ["Accumulator", "EngineOptions", "PREBUILD_BYTES", "PerturbationPlan", "Reducer",
+__all__ = ["Accumulator", "Built", "EngineOptions", "PREBUILD_BYTES", "PerturbationPlan", "Reducer",
            "check_batch_independent", "initial_for", "initial_outputs", "row_cap", "run_call",
            "run_perturbations"]
 
 
+class Built(NamedTuple):
+    """What a plan built for perturbations ``[p0, p1)``: the model inputs ``rows`` (each
+    ((p1 - p0)·N, ...)) and optional per-perturbation ``extra`` data (leading dim p1 - p0)
+    that the engine hands to a reducer with ``wants_extra`` (RISE's masks)."""
+
+    rows: Tuple[Tensor, ...]
+    extra: Optional[Tensor] = None
+
+
 class PerturbationPlan(Protocol):
     """What to perturb. ``n_perturbations`` = P; ``build`` returns the inputs for ``[p0, p1)``,
-    each of shape ((p1 - p0) * N, ...), perturbation-major."""
+    each of shape ((p1 - p0) * N, ...), perturbation-major, or a :class:`Built`."""
 
     n_perturbations: int
 
-    def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]: ...
+    def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Union[Tuple[Tensor, ...], Built]: ...
 
 
 class Reducer(Protocol):
@@ -55,7 +64,9 @@ class Reducer(Protocol):
 
     A reducer whose update needs nothing but the outputs may set ``deferred = True``: the
     engine then keeps the (small, target-selected) outputs of every chunk and calls
-    ``update(0, P, all_outputs)`` once at the end instead of once per chunk.
+    ``update(0, P, all_outputs)`` once at the end instead of once per chunk. A reducer with
+    ``wants_extra = True`` is called ``update(p0, p1, outputs, extra)`` with the plan's
+    :class:`Built` extra for those perturbations; a reducer never reads plan state.
     """
 
     def update(self, p0: int, p1: int, outputs: Tensor) -> None: ...
@@ -156,39 +167,16 @@ def run_perturbations(
     check_batch_independent(forward_func)
     target = Target.of(target)
     n = inputs[0].shape[0] if inputs and inputs[0].dim() > 0 else 1
-    rows_n = max(n, 1)
-    total = plan.n_perturbations
-    n_out = initial.numel()
-    scalar_per_batch = initial.dim() == 0 or (n_out == 1 and n > 1)
-    ppe = 1 if scalar_per_batch else options.perturbations_per_eval
+    rows_n, total = max(n, 1), plan.n_perturbations
+    scalar_per_batch = initial.dim() == 0 or (initial.numel() == 1 and n > 1)
     cap = row_cap(options, inputs)
     split = cap is not None and cap < rows_n  # one perturbation's rows over several forwards
     if split and (scalar_per_batch or not _splittable(inputs, n)):
         raise rows_per_step_error(cap, n, "perturbation")
-    max_rows = options.max_batch
-    if ppe is not None:
-        max_rows = ppe * rows_n if max_rows is None else min(max_rows, ppe * rows_n)
-    sizer = ChunkSizer(
-        key=model_key(forward_func, inputs, "forward"),
-        total_rows=total * rows_n,
-        row_bytes=estimate_row_bytes(inputs, "forward"),
-        max_batch=rows_n if split else max_rows,
-        max_memory=None if split else options.max_memory,
-        granularity=rows_n,
-        device=inputs[0].device,
-    )
+    sizer = _sizer(forward_func, inputs, options, total, rows_n, split, scalar_per_batch)
     progress = Progress(total, options.desc, options.show_progress)
     prebuilt = _prebuild(plan, inputs, total, options.max_memory)
-    deferred = bool(getattr(reducer, "deferred", False))
-    # Deferred outputs are copied into one (P, O) buffer rather than kept as per-chunk views:
-    # a view keeps the model's whole output alive, and small allocations that outlive a
-    # forward shift the allocator's heap so the next forward's activations land on cold
-    # memory (measured: 5 MLP forwards 25 % slower when their outputs were kept in a list).
-    collected: Optional[Tensor] = None
-    # Non-finite outputs are flagged on the device (a 0-d flag per chunk, or one check of the
-    # deferred outputs), so the loop never waits on the host; the flags are read at the end.
-    flags = FiniteFlags("perturbation", total)
-    chunk_starts: List[int] = []
+    sink = _Sink(reducer, total, initial.numel())
     p0 = 0
     with torch.no_grad():
         while p0 < total:
@@ -197,32 +185,85 @@ def run_perturbations(
             k = p1 - p0
             t0 = sizer.clock()
             if prebuilt is None:
-                batch = plan.build(inputs, p0, p1)
+                batch, extra = _unpack(plan.build(inputs, p0, p1))
             else:
-                batch = tuple(b[p0 * n : p1 * n] for b in prebuilt)
+                batch = tuple(b[p0 * n : p1 * n] for b in prebuilt.rows)
+                extra = None if prebuilt.extra is None else prebuilt.extra[p0:p1]
             args = expand_additional_args(additional_args, k)
             out = _forward_rows(forward_func, batch, args, target, k, cap if split else None, n,
                                 "perturbation")
             _check_chunk_shape(out, initial, k, n, p0, p1, scalar_per_batch)
-            chunk_starts.append(p0)
-            out = out.reshape(k, n_out)
-            if deferred:
-                if collected is None:
-                    collected = torch.empty((total, n_out), dtype=out.dtype, device=out.device)
-                collected[p0:p1].copy_(out)
-            else:
-                flags.add(out, p0, p1 - 1)
-                reducer.update(p0, p1, out)
+            sink.deliver(p0, p1, out, extra)
             if not split:
                 sizer.record(k * rows_n, sizer.clock() - t0)
             progress.update(k)
             p0 = p1
-        if collected is not None:
-            reducer.update(0, total, collected)
+        sink.finish()
     progress.close()
-    if collected is not None:
-        _check_collected(collected, chunk_starts, total)
-    flags.check()
+    sink.check()
+
+
+def _sizer(forward_func: Callable[..., Any], inputs: Tuple[Tensor, ...], options: EngineOptions,
+           total: int, rows_n: int, split: bool, scalar_per_batch: bool) -> ChunkSizer:
+    """The chunk sizer of a call: whole perturbations per forward (granularity N), capped by
+    ``perturbations_per_eval`` (1 for a scalar-per-batch forward), ``max_batch`` and
+    ``max_memory``; one perturbation per chunk when its rows are split."""
+    ppe = 1 if scalar_per_batch else options.perturbations_per_eval
+    max_rows = options.max_batch
+    if ppe is not None:
+        max_rows = ppe * rows_n if max_rows is None else min(max_rows, ppe * rows_n)
+    return ChunkSizer(
+        key=model_key(forward_func, inputs, "forward"),
+        total_rows=total * rows_n,
+        row_bytes=estimate_row_bytes(inputs, "forward"),
+        max_batch=rows_n if split else max_rows,
+        max_memory=None if split else options.max_memory,
+        granularity=rows_n,
+        device=inputs[0].device,
+    )
+
+
+class _Sink:
+    """Hands each chunk's (k, O) outputs to the reducer (with the plan's extra data when it
+    wants it), or collects them for a deferred reducer; flags non-finite values on the device
+    (read once, by :meth:`check`)."""
+
+    def __init__(self, reducer: Reducer, total: int, n_out: int) -> None:
+        self.reducer, self.total, self.n_out = reducer, total, n_out
+        self.deferred = bool(getattr(reducer, "deferred", False))
+        self.wants_extra = bool(getattr(reducer, "wants_extra", False))
+        if self.deferred and self.wants_extra:
+            raise TypeError("a reducer cannot be both deferred and want the plan's extra data")
+        # Deferred outputs are copied into one (P, O) buffer rather than kept as per-chunk
+        # views: a view keeps the model's whole output alive, and small allocations that
+        # outlive a forward shift the allocator's heap so the next forward's activations land
+        # on cold memory (measured: 5 MLP forwards 25 % slower with their outputs in a list).
+        self.collected: Optional[Tensor] = None
+        self.flags = FiniteFlags("perturbation", total)
+        self.chunk_starts: List[int] = []
+
+    def deliver(self, p0: int, p1: int, out: Tensor, extra: Optional[Tensor]) -> None:
+        self.chunk_starts.append(p0)
+        out = out.reshape(p1 - p0, self.n_out)
+        if self.deferred:
+            if self.collected is None:
+                self.collected = torch.empty((self.total, self.n_out), dtype=out.dtype, device=out.device)
+            self.collected[p0:p1].copy_(out)
+            return
+        self.flags.add(out, p0, p1 - 1)
+        if self.wants_extra:
+            self.reducer.update(p0, p1, out, extra)
+        else:
+            self.reducer.update(p0, p1, out)
+
+    def finish(self) -> None:
+        if self.collected is not None:
+            self.reducer.update(0, self.total, self.collected)
+
+    def check(self) -> None:
+        if self.collected is not None:
+            _check_collected(self.collected, self.chunk_starts, self.total)
+        self.flags.check()
 
 
 def _check_collected(collected: Tensor, chunk_starts: List[int], total: int) -> None:
@@ -241,9 +282,13 @@ def _check_collected(collected: Tensor, chunk_starts: List[int], total: int) -> 
     )
 
 
+def _unpack(built: Union[Tuple[Tensor, ...], Built]) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
+    return (built.rows, built.extra) if isinstance(built, Built) else (tuple(built), None)
+
+
 def _prebuild(
     plan: PerturbationPlan, inputs: Tuple[Tensor, ...], total: int, max_memory: Optional[int]
-) -> Optional[Tuple[Tensor, ...]]:
+) -> Optional[Built]:
     """Every perturbed row of the call, (P·N, ...) per input, when that is small enough."""
     n = inputs[0].shape[0] if inputs and inputs[0].dim() > 0 else 0
     if not getattr(plan, "prebuild", True) or total == 0 or n == 0:
@@ -253,10 +298,10 @@ def _prebuild(
     size = total * sum(x.numel() * x.element_size() for x in inputs)
     if size > PREBUILD_BYTES or (max_memory is not None and size > max_memory):
         return None
-    built = plan.build(inputs, 0, total)
-    if any(b.dim() == 0 or b.shape[0] != total * n for b in built):
+    rows, extra = _unpack(plan.build(inputs, 0, total))
+    if any(b.dim() == 0 or b.shape[0] != total * n for b in rows):
         return None  # a plan whose rows are not perturbation-major (P·N, ...): chunk it
-    return built
+    return Built(rows, extra)
 
 
 def _check_chunk_shape(

@@ -105,8 +105,17 @@ def expand_target(target: TargetType, n: int, interleave: bool = False) -> Targe
 
 
 def slice_target(target: TargetType, r0: int, r1: int) -> TargetType:
-    """Rows ``[r0, r1)`` of a per-row target (lists and multi-element tensors); others as is."""
-    return target[r0:r1] if _per_row(target) else target
+    """Rows ``[r0, r1)`` of a per-row target (lists and multi-element tensors); others as is.
+
+    A one-row slice of a per-row tensor becomes a one-element list: a one-element tensor
+    would read as one index for every row (Captum's rule) and select a differently shaped
+    output than the other slices."""
+    if not _per_row(target):
+        return target
+    part = target[r0:r1]
+    if isinstance(part, Tensor) and part.numel() == 1:
+        return [int(part.item())]
+    return part
 
 
 def target_index_tensor(target: TargetType, n: int, device: torch.device) -> Optional[Tensor]:

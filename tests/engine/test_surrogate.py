@@ -185,7 +185,8 @@ def test_wls_truncates_like_sklearn_below_its_tol():
 @pytest.mark.parametrize("s,m", [(256, 196), (512, 64), (30, 40)])
 def test_wls_float32_precision_is_sklearn_on_float32_data(s, m):
     """precision=float32 is what Captum's SkLearnLinearRegression computes (float32 data):
-    agreement to float32 solver round-off, also where the condition number is ~1e4."""
+    agreement to float32 solver round-off, also where the condition number is ~1e4 (the
+    over-determined cases); under-determined, within the answer's float32 sensitivity."""
     g = torch.Generator().manual_seed(4)
     X = (torch.rand(1, s, m, generator=g) > 0.5).double()
     X[0, 0], X[0, 1] = 1.0, 0.0
@@ -197,7 +198,15 @@ def test_wls_float32_precision_is_sklearn_on_float32_data(s, m):
         coef, _ = weighted_least_squares(X, y, w, precision=torch.float32)
     sk = sklm.LinearRegression().fit(X[0].float().numpy(), y[0].float().numpy(), sample_weight=w[0].float().numpy())
     scale = np.abs(sk.coef_).max()
-    assert np.abs(coef[0].numpy() - sk.coef_).max() <= 5e-3 * scale
+    gap = np.abs(coef[0].numpy() - sk.coef_).max()
+    if s > m:
+        assert gap <= 5e-3 * scale
+    else:
+        # under-determined (min-norm): the float32 answer moves with the LAPACK build's
+        # round-off (scipy's and torch's gelsd differ here); bound it by how far scikit-learn's
+        # own float32 answer lies from the exact (float64) fit
+        exact, _ = weighted_least_squares(X, y, w, precision=torch.float64)
+        assert gap <= 5 * np.abs(exact[0].numpy() - sk.coef_).max() + 1e-6 * scale
 
 
 def test_no_truncation_bound_is_a_lower_bound():

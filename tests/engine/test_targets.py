@@ -11,7 +11,7 @@ def test_select_expand_and_rows_agree():
     for t in (1, torch.tensor(2), [0, 2], torch.tensor([2, 1]), None):
         tg = Target(t, n=2)
         full = tg.select(out, copies=4)
-        parts = torch.cat([tg.select(out[r0:r1], copies=4, rows=(r0, r1)) for r0, r1 in [(0, 3), (3, 8)]])
+        parts = torch.cat([tg.select(out[r0:r1], copies=4, rows=(r0, r1)) for r0, r1 in [(0, 3), (3, 7), (7, 8)]])
         assert torch.equal(full, parts)
         expanded = tg.expand(4)
         per_row = isinstance(t, list) or (isinstance(t, torch.Tensor) and t.numel() > 1)

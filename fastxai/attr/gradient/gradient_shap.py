@@ -54,7 +54,7 @@ class GradientShap(GradientAttribution):
         if len(sds) != len(tup):
             raise InputError(f"stdevs has {len(sds)} entries for {len(tup)} inputs")
         n, k = call.n, n_samples
-        noisy, bases, alpha, tgt, args = shap_draws(tup, bl, target, additional_forward_args, k, sds, seed)
+        noisy, bases, alpha, tgt, args = shap_draws(tup, bl, target, call.additional_args, k, sds, seed)
         rows = n * k
 
         def build(r0: int, r1: int) -> Tensors:

@@ -99,8 +99,10 @@ class NoiseTunnel(Attribution):
         if not isinstance(nt_samples, int) or nt_samples < 1:
             raise InputError(f"nt_samples must be an int >= 1, got {nt_samples!r}")
         want_delta = bool(kwargs.get("return_convergence_delta", False))
-        call = normalize_call(inputs)
+        call = normalize_call(inputs, additional_forward_args=kwargs.get("additional_forward_args"))
         tup, is_tuple = call.inputs, call.is_tuple
+        if "additional_forward_args" in kwargs:
+            kwargs = {**kwargs, "additional_forward_args": call.additional_args}
         sds = _stdevs(stdevs, len(tup))
         bs = nt_samples if nt_samples_batch_size is None else min(nt_samples, nt_samples_batch_size)
         parts = [bs] * (nt_samples // bs)

@@ -62,7 +62,7 @@ class LayerGradientShap(LayerGradientBase):
         if len(sds) != len(call.inputs):
             raise InputError(f"stdevs has {len(sds)} entries for {len(call.inputs)} inputs")
         n, k = call.n, n_samples
-        noisy, bases, alpha, tgt, args = shap_draws(call.inputs, bl, target, additional_forward_args, k, sds, seed)
+        noisy, bases, alpha, tgt, args = shap_draws(call.inputs, bl, target, call.additional_args, k, sds, seed)
         rows = n * k
         bases = tuple(b.expand_as(x) if b.shape[0] != rows else b for b, x in zip(bases, noisy))
 

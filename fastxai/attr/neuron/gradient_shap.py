@@ -55,7 +55,7 @@ class NeuronGradientShap(NeuronGradientBase):
             raise InputError(f"n_samples must be an int >= 1, got {n_samples!r}")
         sds = stdevs if isinstance(stdevs, tuple) else (stdevs,) * len(call.inputs)
         n, k = call.n, n_samples
-        noisy, bases, alpha, tgt, args = shap_draws(call.inputs, bl, None, additional_forward_args, k, sds, seed)
+        noisy, bases, alpha, tgt, args = shap_draws(call.inputs, bl, None, call.additional_args, k, sds, seed)
         rows = n * k
 
         def build(r0: int, r1: int) -> Tuple[Tensor, ...]:

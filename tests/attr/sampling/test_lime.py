@@ -13,7 +13,7 @@ from captum.testing.helpers.basic_models import BasicModel_MultiLayer, BasicMode
 
 from fastxai import backends
 from fastxai._captum.errors import InputError, NonFiniteOutputError
-from fastxai.attr._sampling import (
+from fastxai.attr.sampling import (
     KernelShap,
     Lime,
     LimeBase,
@@ -23,7 +23,7 @@ from fastxai.attr._sampling import (
     get_exp_kernel_similarity_function,
 )
 from tests.attr.models import RowwiseNet
-from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, scalar_per_batch_forwards, tanh_net
+from tests.attr.sampling.helpers import assert_scaled_close, captum_pair, scalar_per_batch_forwards, tanh_net
 
 PAIRS = [(ca.Lime, Lime), (ca.KernelShap, KernelShap)]
 
@@ -325,7 +325,7 @@ def test_captum_model_fit_leaves_global_rng_where_captum_does(cls):
             second = method.attribute(x, target=1, feature_mask=mask, n_samples=20)
         return first, second, torch.rand(4)
 
-    import fastxai.attr._sampling as fx_ns
+    import fastxai.attr.sampling as fx_ns
     ref, got = two_calls(ca), two_calls(fx_ns)
     _close(ref[0], got[0])
     _close(ref[1], got[1])

@@ -3,52 +3,23 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple, Union
 
-import torch
 from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.call import format_result, normalize_call
 from fastxai._captum.inputs import BaselineType, TensorOrTuple
-from fastxai._captum.masks import feature_ids, scatter_feature_values
-from fastxai.attr._perturbation_common import check_masks_match_output, difference_dtype
+from fastxai.engine.checks import check_masks_match_output
+from fastxai.engine.features import feature_ids, scatter_feature_values
 from fastxai.engine.perturb import initial_for, run_call
+from fastxai.engine.plans import AblationPlan
+from fastxai.engine.reducers import DifferenceReducer, difference_dtype
 from fastxai.engine.targets import TargetType
-from fastxai.ops.ablate import ablate_by_id
-
-
-class FeatureAblationPlan:
-    """Perturbation p ablates feature ``ids[p]`` in every input tensor that holds it."""
-
-    def __init__(self, baselines: Tuple[Tensor, ...], masks: Tuple[Tensor, ...], ids: Tensor) -> None:
-        self.baselines = baselines
-        self.masks = masks
-        self.ids = ids
-        self.n_perturbations = int(ids.numel())
-
-    def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
-        chunk = self.ids[p0:p1]
-        return tuple(
-            ablate_by_id(x, b, m, chunk) for x, b, m in zip(inputs, self.baselines, self.masks)
-        )
-
-
-class DifferenceAccumulator:
-    """Collects (initial - perturbed) per perturbation into a (O, P) table on the device."""
-
-    deferred = True  # needs only the outputs: the engine hands them over in one update
-
-    def __init__(self, initial: Tensor, n_perturbations: int, dtype: torch.dtype) -> None:
-        self.initial = initial.reshape(1, -1).to(dtype)
-        self.table = torch.zeros(
-            (self.initial.shape[1], n_perturbations), dtype=dtype, device=initial.device
-        )
-
-    def update(self, p0: int, p1: int, outputs: Tensor) -> None:
-        self.table[:, p0:p1] = (self.initial - outputs.to(self.table.dtype)).T
 
 
 class FeatureAblation(PerturbationAttribution):
-    """Captum-compatible FeatureAblation on fastxai's batched engine.
+    """Captum-compatible FeatureAblation on fastxai's batched engine: an
+    :class:`~fastxai.engine.plans.AblationPlan` and a
+    :class:`~fastxai.engine.reducers.DifferenceReducer`.
 
     ``attribute`` returns, per input, a tensor of the input's shape (N, *S) where every
     element of a feature holds that feature's output drop. With a multi-target (N, K) the
@@ -101,7 +72,7 @@ class FeatureAblation(PerturbationAttribution):
         masks = call.feature_masks
         check_masks_match_output(call.n, initial, masks)
         ids = feature_ids(masks).to(call.device)
-        plan = FeatureAblationPlan(call.baselines, masks, ids)
-        acc = DifferenceAccumulator(initial, plan.n_perturbations, difference_dtype(initial))
-        run_call(self.forward_func, call, plan, acc, initial)
-        return format_result(call, scatter_feature_values(acc.table, masks, ids, call.n, call.inputs))
+        plan = AblationPlan(call.baselines, masks, ids)
+        diff = DifferenceReducer(initial, plan.n_perturbations, difference_dtype(initial))
+        run_call(self.forward_func, call, plan, diff, initial)
+        return format_result(call, scatter_feature_values(diff.table, masks, ids, call.n, call.inputs))

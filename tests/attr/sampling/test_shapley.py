@@ -10,9 +10,9 @@ from captum.testing.helpers.basic_models import BasicModel_MultiLayer, BasicMode
 
 from fastxai import backends
 from fastxai._captum.errors import InputError, NonFiniteOutputError
-from fastxai.attr._sampling import ShapleyValueSampling, ShapleyValues
+from fastxai.attr.sampling import ShapleyValueSampling, ShapleyValues
 from tests.attr.models import RowwiseNet
-from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, scalar_per_batch_forwards, Quadratic, brute_force_shapley, tanh_net
+from tests.attr.sampling.helpers import assert_scaled_close, captum_pair, scalar_per_batch_forwards, Quadratic, brute_force_shapley, tanh_net
 
 
 _pair = functools.partial(captum_pair, quiet=False)
