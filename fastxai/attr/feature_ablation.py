@@ -16,6 +16,8 @@ from fastxai.attr._perturbation_common import (
     prepare_call,
     shape_outputs,
 )
+from fastxai.engine.incremental.adapter import PlanSummary, check_mode, try_incremental
+from fastxai.engine.incremental.perturbations import SegmentPerturbations
 from fastxai.engine.perturb import run_perturbations
 from fastxai.ops.ablate import ablate_by_id
 
@@ -57,7 +59,13 @@ class FeatureAblation(PerturbationAttribution):
     ``attribute`` returns, per input, a tensor of the input's shape (N, *S) where every
     element of a feature holds that feature's output drop. With a multi-target (N, K) the
     result per input is (N, K, *S). A forward returning one scalar per batch gives (1, *S).
+
+    With compact spatial segments on a traceable conv net, each ablation recomputes only the
+    feature-map regions it changes (exact; fastxai.engine.incremental) when that pays;
+    ``last_plan`` says which path ran and why.
     """
+
+    last_plan: Optional[PlanSummary] = None
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         super().__init__(forward_func)
@@ -75,6 +83,8 @@ class FeatureAblation(PerturbationAttribution):
         show_progress: bool = False,
         max_batch: Optional[int] = None,
         max_memory: Optional[int] = None,
+        incremental: Union[bool, str] = "auto",
+        incremental_tau: float = 1.0,
         **kwargs: Any,
     ) -> TensorOrTuple:
         """Ablate each feature (group of elements sharing an id in ``feature_mask``).
@@ -89,12 +99,15 @@ class FeatureAblation(PerturbationAttribution):
             perturbations_per_eval: cap on features per forward (None = auto-calibrated).
             show_progress: progress bar.
             max_batch: cap on rows per forward. max_memory: cap on bytes per forward.
+            incremental, incremental_tau *(extra)*: as :meth:`Occlusion.attribute`; each
+                feature's changed region is its bounding box.
         Returns:
             attributions mirroring ``inputs`` (tensor or tuple), each (N, *S), in the
             model output's dtype (integer outputs give integer attributions, as Captum).
         """
         if kwargs:
             raise TypeError(f"FeatureAblation.attribute got unexpected arguments {sorted(kwargs)}")
+        check_mode(incremental, incremental_tau)
         call = prepare_call(
             self.forward_func, inputs, baselines, target, additional_forward_args,
             perturbations_per_eval, show_progress, max_batch, max_memory,
@@ -105,7 +118,18 @@ class FeatureAblation(PerturbationAttribution):
         ids = feature_ids(masks).to(call.inputs[0].device)
         plan = FeatureAblationPlan(call.baselines, masks, ids)
         acc = DifferenceAccumulator(call.initial, plan.n_perturbations, difference_dtype(call.initial))
-        run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
-                          call.initial, call.options)
+        # --- incremental path (fastxai.engine.incremental); the normal plan when it does not apply
+        segments = None
+        if (incremental is not False and len(call.inputs) == 1 and call.inputs[0].dim() >= 3
+                and call.inputs[0].is_floating_point() and ids.numel() > 0):
+            x = call.inputs[0]
+            segments = SegmentPerturbations(masks[0], ids, x.shape[1:], x.shape[0])
+        self.last_plan = try_incremental(
+            self.forward_func, call.inputs, call.baselines[0], segments, acc, call.target, call.args,
+            call.initial, call.options, incremental, incremental_tau,
+        )
+        if self.last_plan.path == "full":
+            run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
+                              call.initial, call.options)
         attrs = scatter_feature_values(acc.table, masks, ids, call.n, call.inputs)
         return format_output(call.is_tuple, shape_outputs(call, attrs))

@@ -14,6 +14,8 @@ from fastxai._captum.inputs import BaselineType, TensorOrTuple, format_output
 from fastxai._captum.targets import TargetType
 from fastxai.attr._perturbation_common import output_dtype, prepare_call, shape_outputs
 from fastxai.attr.feature_ablation import DifferenceAccumulator
+from fastxai.engine.incremental.adapter import PlanSummary, check_mode, try_incremental
+from fastxai.engine.incremental.perturbations import WindowPerturbations
 from fastxai.engine.perturb import run_perturbations
 from fastxai.ops.ablate import occlude_boxes
 
@@ -118,7 +120,13 @@ def _per_input(value: Any, n_inputs: int, name: str) -> Tuple[Any, ...]:
 class Occlusion(PerturbationAttribution):
     """Captum-compatible Occlusion on fastxai's batched engine (windows in 1D/2D/3D and
     across channels; any non-batch rank). Returns float32 attributions of the inputs'
-    shapes, as Captum does."""
+    shapes, as Captum does.
+
+    On conv nets it runs exact incremental inference by default (fastxai.engine.incremental:
+    only the part of each feature map a window changes is recomputed); ``last_plan`` says
+    after each call which path ran and why (e.g. why the normal full forward was used)."""
+
+    last_plan: Optional[PlanSummary] = None
 
     @log_usage
     def attribute(
@@ -133,6 +141,8 @@ class Occlusion(PerturbationAttribution):
         show_progress: bool = False,
         max_batch: Optional[int] = None,
         max_memory: Optional[int] = None,
+        incremental: Union[bool, str] = "auto",
+        incremental_tau: float = 1.0,
     ) -> TensorOrTuple:
         """Occlude every window position and record the output drop.
 
@@ -143,9 +153,16 @@ class Occlusion(PerturbationAttribution):
             baselines, target, additional_forward_args: as FeatureAblation.
             perturbations_per_eval: cap on windows per forward (None = auto).
             max_batch / max_memory: caps on rows / bytes per forward.
+            incremental *(extra)*: "auto" recomputes only the changed regions of a traceable
+                conv net's feature maps when that is exact and pays (``last_plan`` says
+                whether it ran and why not); True requires it (``InputError`` with the
+                reason otherwise); False always runs the full forward per window.
+            incremental_tau *(extra)*: Krypton's projective-field threshold; 1 = exact,
+                below 1 an opt-in approximation (see docs/incremental.md for its error).
         Returns:
             attributions mirroring ``inputs``, each (N, *S) float32 ((N, K, *S) for K targets).
         """
+        check_mode(incremental, incremental_tau)
         call = prepare_call(
             self.forward_func, inputs, baselines, target, additional_forward_args,
             perturbations_per_eval, show_progress, max_batch, max_memory,
@@ -154,8 +171,17 @@ class Occlusion(PerturbationAttribution):
         grids = self._grids(call.inputs, sliding_window_shapes, strides)
         plan = OcclusionPlan(grids, call.baselines, call.inputs[0].device)
         acc = DifferenceAccumulator(call.initial, plan.n_perturbations, output_dtype(call.initial))
-        run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
-                          call.initial, call.options)
+        # --- incremental path (fastxai.engine.incremental); the normal plan when it does not apply
+        windows = None
+        if incremental is not False and len(call.inputs) == 1 and call.inputs[0].dim() >= 3:
+            windows = WindowPerturbations(plan.starts[0], grids[0].window, call.inputs[0].shape[1:])
+        self.last_plan = try_incremental(
+            self.forward_func, call.inputs, call.baselines[0], windows, acc, call.target, call.args,
+            call.initial, call.options, incremental, incremental_tau,
+        )
+        if self.last_plan.path == "full":
+            run_perturbations(plan, acc, self.forward_func, call.inputs, call.target, call.args,
+                              call.initial, call.options)
         attrs = []
         for i, g in enumerate(grids):
             sums, weights = g.spread(acc.table[:, plan.offsets[i] : plan.offsets[i + 1]])

@@ -127,7 +127,9 @@ def materialize(cached: Tensor, rows: Tensor, patch: Patch, p0: int, p1: int) ->
     patch rows (B, *h, C) written in at its offset."""
     k, n, c = p1 - p0, cached.shape[0], cached.shape[1]
     size = tuple(cached.shape[2:])
-    out = cached.unsqueeze(0).expand((k,) + tuple(cached.shape)).contiguous()
+    # clone, not contiguous(): for k = 1 the expanded view is contiguous already and the
+    # patches would be written into the cached map itself
+    out = cached.unsqueeze(0).expand((k,) + tuple(cached.shape)).clone(memory_format=torch.contiguous_format)
     hv = patch.volume
     pos = gather_index(patch.off[p0:p1], patch.h, size, 1).view(k, 1, 1, hv)
     src = as_nchw(rows).reshape(k, n, c, hv)

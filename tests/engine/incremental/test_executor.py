@@ -81,10 +81,14 @@ def test_chunks_may_be_any_range() -> None:
     net = randomise_bn(GeometryNet()).double()
     x = torch.randn(1, 3, 18, 18, dtype=torch.float64)
     pert = windows(x, (3, 4, 4), (3, 3, 3))
-    plan = build_plan(net, x, torch.tensor(0.0, dtype=torch.float64), pert, ANY)
+    opts = PlanOptions(min_speedup=0.0, max_local_fraction=0.5)  # local ops, then whole maps
+    plan = build_plan(net, x, torch.tensor(0.0, dtype=torch.float64), pert, opts)
+    assert {"local", "full"} <= {p.mode for p in plan.nodes}
     runner = PatchRunner(plan)
     whole = runner.forward(0, pert.n_perturbations)
     torch.testing.assert_close(torch.cat([runner.forward(3, 11), runner.forward(11, 12)]), whole[3:12])
+    # one perturbation per chunk, many times: nothing may write into the cached maps
+    torch.testing.assert_close(run_all(plan, 1), whole)
 
 
 def test_materialize_writes_patches_at_their_offsets() -> None:

@@ -1,0 +1,133 @@
+"""The incremental path inside the engine's perturbation loop.
+
+``run_perturbations`` keeps chunk sizing, target selection, output-shape and non-finite
+checks and progress; the incremental path only changes what a chunk's "forward" is: the
+plan's rows are perturbation ids (row (p - p0)·N + n holds p) and the forward is
+:meth:`PatchRunner.forward` over that range. A method calls :func:`try_incremental` with its
+accumulator; when it returns a summary whose ``path`` is "full", the method runs its normal
+plan (the reason is in the summary).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from fastxai._captum.errors import InputError
+from fastxai._captum.targets import TargetSelector
+from fastxai.engine.batching import batch_dependent_modules
+from fastxai.engine.incremental.executor import PatchRunner
+from fastxai.engine.incremental.planner import IncrementalPlan, PlanOptions, build_plan
+from fastxai.engine.perturb import Accumulator, EngineOptions, run_perturbations
+
+Mode = Union[bool, str]
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """Which path an attribution call took and why (``Occlusion.last_plan``).
+
+    ``path``: "incremental" or "full"; ``reason``: why the full forward ran, or what ran on
+    patches and where the full forward took over; ``flop_ceiling``: the speed-up bound from
+    the FLOPs the changed regions touch (1.0 when unknown); ``planned_speedup``: the FLOP
+    ratio of what the plan computes; ``approximate``: Krypton's projective-field threshold
+    was below 1 (results are not exact); ``tau``: that threshold."""
+
+    path: str
+    reason: str
+    flop_ceiling: float = 1.0
+    planned_speedup: float = 1.0
+    approximate: bool = False
+    tau: float = 1.0
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class _Ids:
+    """A plan whose rows are perturbation ids, perturbation-major ((p1 - p0)·N,)."""
+
+    def __init__(self, n_perturbations: int, n: int, device: torch.device) -> None:
+        self.n_perturbations, self.n, self.device = n_perturbations, n, device
+
+    def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
+        ids = torch.arange(p0, p1).repeat_interleave(self.n)
+        return (ids,)
+
+
+class _Forward:
+    """``forward(ids)`` = the model's outputs on the perturbed rows those ids stand for."""
+
+    def __init__(self, runner: PatchRunner, n: int) -> None:
+        self.runner, self.n = runner, n
+
+    def __call__(self, ids: Tensor) -> Tensor:
+        p0 = int(ids[0])
+        p1 = p0 + ids.shape[0] // self.n
+        return self.runner.forward(p0, p1)
+
+
+def check_mode(mode: Any, tau: Any) -> None:
+    """Validate the user-facing ``incremental`` / ``incremental_tau`` arguments."""
+    if mode not in (True, False, "auto"):
+        raise InputError(f"incremental must be 'auto', True or False, got {mode!r}")
+    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or not 0.0 < float(tau) <= 1.0:
+        raise InputError(f"incremental_tau must be a number in (0, 1], got {tau!r}")
+    if float(tau) < 1.0 and mode is False:
+        raise InputError("incremental_tau < 1 (approximate incremental inference) needs incremental='auto' or True")
+
+
+def call_blocker(inputs: Tuple[Tensor, ...], additional_args: Optional[Tuple[Any, ...]],
+                 initial: Tensor, forward_func: Callable[..., Any]) -> str:
+    """Why a call cannot take the incremental path regardless of the model's graph ("" if none)."""
+    n = inputs[0].shape[0] if inputs and inputs[0].dim() > 0 else 0
+    if len(inputs) != 1:
+        return f"{len(inputs)} input tensors (the incremental path takes one (N, C, *S) image tensor)"
+    if additional_args is not None:
+        return "additional_forward_args are given (the traced graph takes the input alone)"
+    if inputs[0].dim() < 3 or n == 0:
+        return f"the input of shape {tuple(inputs[0].shape)} has no spatial dims (needs (N, C, *S))"
+    if initial.dim() == 0 or initial.shape[0] != n:
+        return "forward_func does not return one row per example"
+    if batch_dependent_modules(forward_func):
+        return "the model has BatchNorm layers in training mode"
+    return ""
+
+
+def try_incremental(forward_func: Callable[..., Any], inputs: Tuple[Tensor, ...], baseline: Tensor,
+                    perturbations: Any, accumulator: Accumulator, target: TargetSelector,
+                    additional_args: Optional[Tuple[Any, ...]], initial: Tensor,
+                    options: EngineOptions, mode: Mode = "auto", tau: float = 1.0,
+                    plan_options: Optional[PlanOptions] = None) -> PlanSummary:
+    """Run every perturbation through the incremental path and feed ``accumulator``, if it
+    applies; else leave the accumulator untouched and say why in the returned summary.
+
+    Args:
+        inputs: the call's (N, C, *S) input (a 1-tuple). baseline: broadcastable to it.
+        perturbations: :class:`WindowPerturbations` or :class:`SegmentPerturbations`.
+        mode: "auto" (incremental when it applies and pays), True (required: raises
+            ``InputError`` with the reason when it cannot run), False (never).
+        tau: Krypton's projective-field threshold; 1 = exact.
+    """
+    if mode is False:
+        return PlanSummary("full", "incremental=False")
+    why = call_blocker(inputs, additional_args, initial, forward_func)
+    plan: Optional[IncrementalPlan] = None
+    if not why:
+        opts = plan_options or PlanOptions()
+        opts = PlanOptions(opts.max_local_fraction, 0.0 if mode is True else opts.min_speedup, float(tau))
+        plan = build_plan(forward_func, inputs[0], baseline, perturbations, opts)
+        why = "" if plan.applies else plan.reason
+    if why:
+        if mode is True or tau < 1.0:
+            raise InputError(f"the incremental path cannot run: {why}")
+        ceiling = plan.flop_ceiling if plan is not None else 1.0
+        return PlanSummary("full", why, ceiling, 1.0)
+    assert plan is not None
+    n = inputs[0].shape[0]
+    ids = _Ids(perturbations.n_perturbations, n, inputs[0].device)
+    run_perturbations(ids, accumulator, _Forward(PatchRunner(plan), n), inputs, target, None, initial, options)
+    return PlanSummary("incremental", plan.reason, plan.flop_ceiling, plan.planned_speedup,
+                       plan.approximate, float(tau))
