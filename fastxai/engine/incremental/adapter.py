@@ -9,8 +9,9 @@ plan (the reason is in the summary).
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -57,11 +58,23 @@ class _Ids:
         return (ids,)
 
 
-class _Forward:
-    """``forward(ids)`` = the model's outputs on the perturbed rows those ids stand for."""
+_KEYS: "weakref.WeakKeyDictionary[Any, Dict[str, object]]" = weakref.WeakKeyDictionary()
 
-    def __init__(self, runner: PatchRunner, n: int) -> None:
+
+class _Forward:
+    """``forward(ids)`` = the model's outputs on the perturbed rows those ids stand for.
+
+    ``__self__`` is one token per (model, kind of perturbation), so the engine's chunk-size
+    search (keyed by ``forward_func.__self__``) resumes and settles across calls instead of
+    starting afresh for every call's new runner."""
+
+    def __init__(self, runner: PatchRunner, n: int, model: Any, kind: str) -> None:
         self.runner, self.n = runner, n
+        try:
+            tokens = _KEYS.setdefault(model, {})
+        except TypeError:  # not weak-referenceable: no sharing
+            tokens = {}
+        self.__self__ = tokens.setdefault(kind, object())
 
     def __call__(self, ids: Tensor) -> Tensor:
         p0 = int(ids[0])
@@ -128,6 +141,7 @@ def try_incremental(forward_func: Callable[..., Any], inputs: Tuple[Tensor, ...]
     assert plan is not None
     n = inputs[0].shape[0]
     ids = _Ids(perturbations.n_perturbations, n, inputs[0].device)
-    run_perturbations(ids, accumulator, _Forward(PatchRunner(plan), n), inputs, target, None, initial, options)
+    forward = _Forward(PatchRunner(plan), n, forward_func, type(perturbations).__name__)
+    run_perturbations(ids, accumulator, forward, inputs, target, None, initial, options)
     return PlanSummary("incremental", plan.reason, plan.flop_ceiling, plan.planned_speedup,
                        plan.approximate, float(tau))
