@@ -101,3 +101,15 @@ def test_approximate_mode_is_opt_in_and_labelled() -> None:
     assert occ.last_plan.approximate and occ.last_plan.tau == 0.3 and "approximate" in occ.last_plan.reason
     assert approx.shape == exact.shape and bool(torch.isfinite(approx).all())
     assert not torch.allclose(approx, exact)  # the threshold did cut changes
+
+
+def test_rows_split_by_max_batch_below_n() -> None:
+    """max_batch below N splits one window's rows over several forwards: the incremental
+    forward still returns exactly the rows it was asked for."""
+    net, x = _net(), torch.randn(3, 3, 20, 20, dtype=torch.float64)
+    kw = dict(sliding_window_shapes=(3, 5, 5), strides=(3, 3, 3), target=torch.tensor([0, 1, 2]))
+    occ = Occlusion(net)
+    got = occ.attribute(x, **kw, max_batch=2, incremental=True)
+    assert occ.last_plan.path == "incremental"
+    ref = Occlusion(net).attribute(x, **kw, incremental=False)
+    torch.testing.assert_close(got, ref, atol=1e-10, rtol=0)
