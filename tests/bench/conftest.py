@@ -54,13 +54,14 @@ min_group_size = 2
 {extra}
 """
 
+REF_METRICS = ["pointing_game", "border_mass", "deletion_auc"]
 SALIENCY = '[[methods]]\nname = "Saliency"\n'
 
 
 def write_config(path: Path, root: str, out: str, cache: str, *, methods: str = SALIENCY, batch_size: int = 4,
                  max_samples: int = 8, metrics: Optional[list] = None, save_maps: bool = False, extra: str = "") -> Path:
     """A tiny TOML config over ``root``."""
-    metrics = metrics or ["pointing_game", "border_mass", "deletion_auc"]
+    metrics = metrics or ["pointing_game", "border_mass", "sparseness"]
     text = TINY.format(out=out, root=root, cache=cache, batch_size=batch_size, max_samples=max_samples,
                        methods=methods, metrics="[" + ", ".join(f'"{m}"' for m in metrics) + "]",
                        save_maps=str(save_maps).lower(), extra=extra)
@@ -93,3 +94,15 @@ def subprocess_env() -> dict:
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture(scope="session")
+def ref_run(tmp_path_factory, syn_root, model_cache) -> Path:
+    """One finished 1-process run (10 test units, batches of 3, maps saved) shared by several tests."""
+    from fastxai.bench import run_bench
+
+    d = tmp_path_factory.mktemp("ref")
+    cfg = write_config(d / "ref.toml", syn_root, str(d / "run"), model_cache, batch_size=3, max_samples=10,
+                       save_maps=True, metrics=REF_METRICS)
+    assert run_bench(str(cfg), quiet=True) == 0
+    return d / "run"

@@ -33,7 +33,7 @@ def _running_evaluate_parts(out) -> int:
 
 def test_kill_9_mid_stage_then_resume(tmp_path, syn_root, model_cache, monkeypatch):
     out = tmp_path / "run"
-    cfg = write_config(tmp_path / "c.toml", syn_root, str(out), model_cache, methods=METHODS, batch_size=1)
+    cfg = write_config(tmp_path / "c.toml", syn_root, str(out), model_cache, methods=METHODS, batch_size=1, max_samples=6)
     proc = subprocess.Popen([PYTHON, "-m", "fastxai", "bench", str(cfg), "--quiet"], env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
@@ -69,7 +69,7 @@ def test_kill_9_mid_stage_then_resume(tmp_path, syn_root, model_cache, monkeypat
     scores = run.scores()
     assert not scores.duplicated(["model", "method", "metric", "sample_id", "target"]).any()
     n_units = len(run.units())
-    counts = scores[scores["metric"] == "deletion_auc"].groupby("method").size()
+    counts = scores[scores["metric"] == "sparseness"].groupby("method").size()
     assert len(counts) == 5 and (counts == n_units).all()
     curves = run.curves()
     assert not curves.duplicated(["method", "curve", "sample_id", "target", "step"]).any()
