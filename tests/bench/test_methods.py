@@ -26,8 +26,8 @@ def test_available_methods_are_the_attr_classes():
 def test_plain_method_equals_direct_call(cnn):
     x = torch.randn(3, 1, 16, 16)
     t = torch.tensor([0, 1, 1])
-    got = Explainer(MethodSection(name="IntegratedGradients", params={"n_steps": 8}), cnn)(x, t, ["a", "b", "c"])
-    ref = A.IntegratedGradients(cnn).attribute(x, target=t, n_steps=8).sum(1)
+    got = Explainer(MethodSection(name="InputXGradient"), cnn)(x, t, ["a", "b", "c"])
+    ref = A.InputXGradient(cnn).attribute(x, target=t).sum(1)
     assert got.shape == (3, 16, 16) and torch.allclose(got, ref)
 
 
