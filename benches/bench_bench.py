@@ -15,7 +15,6 @@ Final numbers must be taken on a quiet machine (1 torch thread per rank).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
