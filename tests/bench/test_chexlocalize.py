@@ -15,7 +15,8 @@ from tests.bench.conftest import write_config
 
 def _cfg():
     return validate_mapping({"dataset": {"root": "x", "labels": ["a"]}, "models": [{"name": "m", "arch": "small_cnn"}],
-                             "chexlocalize": {"enabled": True, "n_thresholds": 4, "n_boot": 200}})
+                             "chexlocalize": {"enabled": True, "n_thresholds": 4, "n_boot": 200},
+                             "groups": {"min_group_size": 2}})
 
 
 def test_threshold_from_validation_then_test_miou():
@@ -36,6 +37,9 @@ def test_threshold_from_validation_then_test_miou():
     assert rows["chexlocalize_miou"]["n_patients"] == 2 and rows["chexlocalize_miou"]["n"] == 3
     assert rows["chexlocalize_hit_rate"]["value"] == pytest.approx(2 / 3)  # test units only
     assert rows["chexlocalize_miou"]["ci_low"] <= 0.4 <= rows["chexlocalize_miou"]["ci_high"]
+    small = chexlocalize_tables(curves, scores, samples, _cfg().model_copy(update={"groups": _cfg().groups.model_copy(
+        update={"min_group_size": 10})}))[0]
+    assert all(np.isnan(r["ci_low"]) and np.isnan(r["ci_high"]) for r in small)  # 3 test units: no interval
 
 
 def test_protocol_in_a_run(tmp_path, syn_root, model_cache):
