@@ -43,7 +43,8 @@ def test_threshold_from_validation_then_test_miou():
 
 
 def test_protocol_in_a_run(tmp_path, syn_root, model_cache):
-    extra = "\n[chexlocalize]\nenabled = true\nn_thresholds = 5\nn_boot = 100\n"
+    extra = ("\n[metrics.randomisation]\nenabled = true\nn_samples = 2\n"
+             "\n[chexlocalize]\nenabled = true\nn_thresholds = 5\nn_boot = 100\n")
     cfg = write_config(tmp_path / "c.toml", syn_root, str(tmp_path / "run"), model_cache, max_samples=4,
                        metrics=["hit_rate"], save_maps=True, extra=extra)
     cfg.write_text(cfg.read_text().replace("save_maps = true", 'save_maps = true\nmaps_dtype = "float32"'))
@@ -64,3 +65,8 @@ def test_protocol_in_a_run(tmp_path, syn_root, model_cache):
     c = run.curves()
     got = c[(c["curve"] == "chexlocalize_iou") & (c["method"] == "Saliency") & (c["sample_id"] == sid)]
     assert np.array_equal(got.sort_values("step")["value"].to_numpy(), ref.numpy())
+    # the randomisation check ran on the first 2 units, for the methods (not the baselines)
+    r = run.scores()
+    r = r[r["metric"] == "randomisation_spearman"]
+    assert set(r["method"]) == {"Saliency"} and set(r["sample_id"]) == set(units["sample_id"][:2])
+    assert r["value"].between(-1, 1).all()
