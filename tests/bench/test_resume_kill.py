@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 
@@ -17,35 +16,50 @@ pytest.importorskip("pyarrow")
 METHODS = '[[methods]]\nname = "Saliency"\n\n[[methods]]\nname = "InputXGradient"\n'
 
 
-def _running_evaluate_parts(out) -> int:
-    db = out / "store.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        keys = [k for (k,) in con.execute("SELECT key FROM cells WHERE stage='evaluate' AND status='running'")]
-        con.close()
-    except sqlite3.Error:
-        return 0
-    return max([len([f for f in os.listdir(out / "parts" / k) if f.endswith(".parquet")])
-                for k in keys if (out / "parts" / k).is_dir()] or [0])
+# The child pauses at a fixed point (after the 2nd batch part of the second method's evaluate cell,
+# with the first method's cells already done) and the test kills it there with SIGKILL: the kill
+# point does not depend on timing or machine load.
+CHILD = r"""
+import os, sqlite3, sys, time
+from fastxai.bench import parts
+real, seen = parts.write_part, {}
+def write_part(cell_dir, rank, batch, columns):
+    path = real(cell_dir, rank, batch, columns)
+    key = os.path.basename(cell_dir)
+    con = sqlite3.connect(os.path.join(os.path.dirname(os.path.dirname(cell_dir)), "store.sqlite"))
+    row = con.execute("SELECT stage, method FROM cells WHERE key = ?", (key,)).fetchone()
+    con.close()
+    if row == ("evaluate", "InputXGradient"):
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] == 2:
+            open(sys.argv[2], "w").close()
+            time.sleep(3600)
+    return path
+parts.write_part = write_part
+from fastxai.cli import main
+sys.exit(main(["bench", sys.argv[1], "--quiet"]))
+"""
 
 
 def test_kill_9_mid_stage_then_resume(tmp_path, syn_root, model_cache, monkeypatch):
     out = tmp_path / "run"
     cfg = write_config(tmp_path / "c.toml", syn_root, str(out), model_cache, methods=METHODS, batch_size=1, max_samples=6)
-    proc = subprocess.Popen([PYTHON, "-m", "fastxai", "bench", str(cfg), "--quiet"], env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while _running_evaluate_parts(out) < 2 and proc.poll() is None and time.time() < deadline:
+    paused = tmp_path / "paused"
+    log = tmp_path / "child.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([PYTHON, "-c", CHILD, str(cfg), str(paused)], env=subprocess_env(),
+                                stdout=subprocess.DEVNULL, stderr=err)
+    guard = time.time() + 900  # only against a hung child; the kill point itself is not timed
+    while not paused.exists() and proc.poll() is None and time.time() < guard:
         time.sleep(0.05)
-    assert proc.poll() is None, f"bench finished before it could be killed: {proc.stderr.read()[-2000:]}"
+    assert paused.exists() and proc.poll() is None, f"bench never reached the kill point: {log.read_text()[-2000:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     cells = open_run(str(out)).cells()
     interrupted = cells[cells["status"] == "running"]
-    assert len(interrupted) >= 1  # killed mid-cell: the lease is still held by the dead process
+    assert set(interrupted["method"]) == {"InputXGradient"}  # killed mid-cell: the dead process holds the lease
+    assert (cells.loc[cells["method"] == "Saliency", "status"] == "done").all()
     parts_before = {(k, f) for k in interrupted["key"] if (out / "parts" / k).is_dir()
                     for f in os.listdir(out / "parts" / k) if f.endswith(".parquet")}
     assert parts_before

@@ -31,6 +31,8 @@ def test_score_state_is_order_and_shard_independent():
     dup.update(units[:1], values[:1])
     with pytest.raises(RuntimeError, match="twice"):
         dup.compute()
+    with pytest.raises(ValueError, match="metrics"):  # states of other metric columns never merge
+        ScoreState(["a", "b", "c"]).merge(ScoreState(["a", "c", "b"]))
 
 
 def test_torchrun_two_ranks_matches_one_process(tmp_path, syn_root, model_cache, ref_run):
