@@ -193,9 +193,9 @@ def _body(ctx: Context, model_name: str, method: Any, ekey: str, vkey: str, run_
         if batch["image"] is not None:
             batch["image"] = batch["image"].to(ctx.cfg.run.device)
             mp = _maps_path(ctx, ekey, b)
-            if os.path.exists(mp):
-                maps = torch.from_numpy(np.load(mp)["maps"].astype(np.float32))
-                ex = None
+            if os.path.exists(mp):  # saved maps (with their timing): never recomputed
+                ex = _load_maps(mp)
+                maps = ex["maps"]
             else:
                 ex = _explain(ctx, explainer, model, batch)
                 maps = ex["maps"]
@@ -212,8 +212,8 @@ def _body(ctx: Context, model_name: str, method: Any, ekey: str, vkey: str, run_
             ex, maps, rows = None, None, _score_rows(torch.zeros(0), [], torch.zeros(0), {}, {}, names)
         t = time.perf_counter()
         if run_e and b not in e_done and (ex is not None or batch["image"] is None):
-            if ctx.cfg.run.save_maps and maps is not None:
-                _save_maps(ctx, ekey, b, batch, maps)
+            if ctx.cfg.run.save_maps and maps is not None and not ex.get("loaded"):
+                _save_maps(ctx, ekey, b, batch, ex)
             parts.write_part(ctx.path("parts", ekey), ctx.dist.rank, b, _timing_row(b, ctx.dist.rank, batch, ex))
         if b not in v_done:
             parts.write_part(ctx.path("parts", vkey), ctx.dist.rank, b, rows)
@@ -230,13 +230,33 @@ def _timing_row(b: int, rank: int, batch: Dict[str, Any], ex: Optional[Dict[str,
             "model_rows": [ex["rows"] if ex else 0], "grad_rows": [ex["grad_rows"] if ex else 0]}
 
 
-def _save_maps(ctx: Context, ekey: str, b: int, batch: Dict[str, Any], maps: torch.Tensor) -> None:
+def _save_maps(ctx: Context, ekey: str, b: int, batch: Dict[str, Any], ex: Dict[str, Any]) -> None:
+    """``maps/<cell>/b<batch>.npz`` (temp name + atomic rename), with the call's timing so that a
+    kill between this file and the batch's explain part never recomputes the maps."""
     path = _maps_path(ctx, ekey, b)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + f".tmp-{os.getpid()}.npz"
-    np.savez(tmp, maps=maps.numpy().astype(ctx.cfg.run.maps_dtype), unit=batch["unit"].numpy(),
-             sample_id=np.array(batch["sample_id"], dtype=str))
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, maps=ex["maps"].numpy().astype(ctx.cfg.run.maps_dtype), unit=batch["unit"].numpy(),
+                 sample_id=np.array(batch["sample_id"], dtype=str), seconds=ex["seconds"], rows=ex["rows"],
+                 grad_rows=ex["grad_rows"])
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if exc.errno == 28:
+            from fastxai.bench.errors import DiskFullError
+
+            raise DiskFullError(28, f"no space left writing {path}") from exc
+        raise
+
+
+def _load_maps(path: str) -> Dict[str, Any]:
+    """A saved batch of maps as ``_explain``'s result (``loaded``: not timed again)."""
+    with np.load(path) as z:
+        get = (lambda k, d: z[k].item() if k in z.files else d)
+        return {"maps": torch.from_numpy(z["maps"].astype(np.float32)), "seconds": float(get("seconds", 0.0)),
+                "rows": int(get("rows", 0)), "grad_rows": int(get("grad_rows", 0)), "loaded": True}
 
 
 def _finish(ctx: Context, ekey: str, vkey: str, run_e: bool, results: List[Dict], seconds: float) -> Dict:

@@ -87,3 +87,55 @@ def test_kill_9_mid_stage_then_resume(tmp_path, syn_root, model_cache, monkeypat
     assert len(counts) == 5 and (counts == n_units).all()
     curves = run.curves()
     assert not curves.duplicated(["method", "curve", "sample_id", "target", "step"]).any()
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL inside this process: nothing catches it, nothing is cleaned up."""
+
+
+def test_kill_between_saved_maps_and_the_batch_part(tmp_path, syn_root, model_cache, monkeypatch):
+    """Saved maps whose explain part was never written are used as they are (not recomputed) and the
+    cell finishes with the saved call's timing."""
+    import socket
+    import sqlite3
+
+    from fastxai.bench import methods, parts
+
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path / "c.toml", syn_root, str(out), model_cache, batch_size=3, max_samples=10,
+                       save_maps=True)
+    real = parts.write_part
+
+    def die_at_batch_1_timing(cell_dir, rank, batch, columns):
+        if batch == 1 and "grad_rows" in columns:  # the explain part of batch 1, after its maps file
+            raise _Killed()
+        return real(cell_dir, rank, batch, columns)
+
+    monkeypatch.setattr(parts, "write_part", die_at_batch_1_timing)
+    with pytest.raises(_Killed):
+        run_bench(str(cfg), quiet=True)
+    monkeypatch.setattr(parts, "write_part", real)
+    con = sqlite3.connect(out / "store.sqlite")  # the owner is gone (a pid that cannot exist)
+    con.execute("UPDATE cells SET owner = ? WHERE status = 'running'", (f"{socket.gethostname()}:4194305:x",))
+    con.commit()
+    con.close()
+    saved = list((out / "maps").glob("*/b1.npz"))
+    assert len(saved) == 1
+    calls = []
+    real_call = methods.Explainer.__call__
+
+    def counting(self, x, target, ids):
+        calls.append((self.name, list(ids)))
+        return real_call(self, x, target, ids)
+
+    monkeypatch.setattr(methods.Explainer, "__call__", counting)
+    assert run_bench(str(cfg), quiet=True) == 0
+    run = open_run(str(out))
+    units = run.units()
+    batch1 = list(units["sample_id"].iloc[3:6])
+    assert ("Saliency", batch1) not in calls  # Saliency's batch 1 came from the saved maps
+    assert [c for c in calls if c[0] == "Saliency"] == [("Saliency", list(units["sample_id"].iloc[6:9])),
+                                                        ("Saliency", list(units["sample_id"].iloc[9:]))]
+    sal = run.timings().query("method == 'Saliency' and stage == 'explain'")
+    assert float(sal["seconds"].iloc[0]) > 0 and int(sal["n_samples"].iloc[0]) == len(units)
+    assert len(run.maps("cnn", "Saliency", list(units["sample_id"]))) == len(units)

@@ -228,3 +228,16 @@ def test_unreadable_pixels_mid_cell_fail_keeps_finished_batches_then_skip(tmp_pa
     assert victim not in set(scores["sample_id"])
     per_method = scores[scores["metric"] == "sparseness"].groupby("method")["sample_id"]
     assert (per_method.nunique() == 3).all() and (per_method.size() == 3).all()
+
+
+def test_summary_table_lists_methods_next_to_baselines(ref_run):
+    from types import SimpleNamespace
+
+    from fastxai.bench.summary import summary_text
+
+    text = summary_text(SimpleNamespace(run_dir=str(ref_run), bad_files=[]))
+    rows = {line.split()[1]: line for line in text.splitlines() if line.startswith("cnn ")}
+    assert set(rows) == {"Saliency", "baseline:centre", "baseline:random", "baseline:edges"}
+    assert "pointing_game" in text.splitlines()[0] and "failed" not in text
+    n_cells = len(open_run(str(ref_run)).cells())
+    assert f"cells: done {n_cells}" in text
