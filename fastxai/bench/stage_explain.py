@@ -286,8 +286,6 @@ def _finish(ctx: Context, ekey: str, vkey: str, run_e: bool, results: List[Dict]
     out[vkey] = {"n_samples": int(units.numel()),
                  "summary": {"metrics": state.compute(), "metric_seconds": sum(r["evaluate_s"] for r in results),
                              "explain_seconds_this_attempt": sum(r["explain_s"] for r in results)}}
-    for key in out:
-        parts.remove_parts(ctx.path("parts", key))
     return out
 
 

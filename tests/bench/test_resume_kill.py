@@ -139,3 +139,47 @@ def test_kill_between_saved_maps_and_the_batch_part(tmp_path, syn_root, model_ca
     sal = run.timings().query("method == 'Saliency' and stage == 'explain'")
     assert float(sal["seconds"].iloc[0]) > 0 and int(sal["n_samples"].iloc[0]) == len(units)
     assert len(run.maps("cnn", "Saliency", list(units["sample_id"]))) == len(units)
+
+
+def test_kill_between_compaction_and_marking_done(tmp_path, syn_root, model_cache, monkeypatch):
+    """Compacted but not yet marked done: the parts are still there, so nothing is recomputed."""
+    import socket
+    import sqlite3
+
+    from fastxai.bench import methods
+    from fastxai.bench.store import Store
+
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path / "c.toml", syn_root, str(out), model_cache, batch_size=4, max_samples=8)
+    real_finish = Store.finish
+
+    def die_before_marking_saliency_done(self, key, *a, **k):
+        if self.get(key)["method"] == "Saliency":
+            raise _Killed()
+        return real_finish(self, key, *a, **k)
+
+    monkeypatch.setattr(Store, "finish", die_before_marking_saliency_done)
+    with pytest.raises(_Killed):
+        run_bench(str(cfg), quiet=True)
+    monkeypatch.setattr(Store, "finish", real_finish)
+    running = open_run(str(out)).cells().query("status == 'running'")
+    assert set(running["method"]) == {"Saliency"}
+    assert all((out / "parts" / k).is_dir() for k in running["key"])  # parts kept until marked done
+    con = sqlite3.connect(out / "store.sqlite")
+    con.execute("UPDATE cells SET owner = ? WHERE status = 'running'", (f"{socket.gethostname()}:4194305:x",))
+    con.commit()
+    con.close()
+    calls = []
+    real_call = methods.Explainer.__call__
+
+    def counting(self, x, target, ids):
+        calls.append(self.name)
+        return real_call(self, x, target, ids)
+
+    monkeypatch.setattr(methods.Explainer, "__call__", counting)
+    assert run_bench(str(cfg), quiet=True) == 0
+    assert "Saliency" not in calls
+    run = open_run(str(out))
+    assert set(run.cells()["status"]) == {"done"} and not list((out / "parts").iterdir())
+    s = run.scores().query("method == 'Saliency' and metric == 'sparseness'")
+    assert len(s) == len(run.units()) and not s.duplicated(["sample_id", "target"]).any()
