@@ -57,6 +57,12 @@ def gather(ctx: Any, item: Any) -> List[Any]:
     return out
 
 
+def remove_cell_parts(ctx: Any, key: str) -> None:
+    """Delete a cell's score parts and map parts (after they were compacted and the cell marked done)."""
+    parts.remove_parts(ctx.path("parts", key))
+    parts.remove_parts(ctx.path("maps", key))
+
+
 def claim_all(ctx: Any, cells: List[Tuple[str, str, str, str, Dict[str, Any]]]) -> Dict[str, bool]:
     """Rank 0 ensures and claims the cells; every rank gets ``{key: run it?}`` (done -> False)."""
     decision: Dict[str, bool] = {}
@@ -66,7 +72,7 @@ def claim_all(ctx: Any, cells: List[Tuple[str, str, str, str, Dict[str, Any]]]) 
             ctx.store.ensure(key, stage, model, method, spec)
             done = ctx.store.status(key) == "done"
             if done:  # a kill between marking done and removing the parts leaves them behind
-                parts.remove_parts(ctx.path("parts", key))
+                remove_cell_parts(ctx, key)
             decision[key] = not done and ctx.store.claim(key, ctx.owner, ctx.cfg.run.lease_seconds)
         ctx.io_seconds += time.perf_counter() - t
     return ctx.dist.broadcast(decision)
@@ -111,7 +117,7 @@ def run_cell(ctx: Any, claimed: List[str], body: Callable[[], Any],
         for key in claimed:
             if ok and key in done:
                 ctx.store.finish(key, ctx.owner, seconds, done[key]["n_samples"], done[key]["summary"])
-                parts.remove_parts(ctx.path("parts", key))  # only once the cell is marked done
+                remove_cell_parts(ctx, key)  # only once the cell is marked done
             elif not ok:
                 msg = "; ".join(f"rank {i}: {e[0]}: {e[1]}" for i, (_, e) in enumerate(outcomes) if e)
                 ctx.store.fail(key, ctx.owner, msg, "\n".join(e[2] for e in errors), seconds)

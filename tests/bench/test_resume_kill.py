@@ -107,7 +107,7 @@ def test_kill_between_saved_maps_and_the_batch_part(tmp_path, syn_root, model_ca
     real = parts.write_part
 
     def die_at_batch_1_timing(cell_dir, rank, batch, columns):
-        if batch == 1 and "grad_rows" in columns:  # the explain part of batch 1, after its maps file
+        if batch == 1 and "n_units" in columns:  # the explain part of batch 1, after its maps part
             raise _Killed()
         return real(cell_dir, rank, batch, columns)
 
@@ -119,7 +119,7 @@ def test_kill_between_saved_maps_and_the_batch_part(tmp_path, syn_root, model_ca
     con.execute("UPDATE cells SET owner = ? WHERE status = 'running'", (f"{socket.gethostname()}:4194305:x",))
     con.commit()
     con.close()
-    saved = list((out / "maps").glob("*/b1.npz"))
+    saved = list((out / "maps").glob("*/r0-b1.parquet"))
     assert len(saved) == 1
     calls = []
     real_call = methods.Explainer.__call__
@@ -139,6 +139,7 @@ def test_kill_between_saved_maps_and_the_batch_part(tmp_path, syn_root, model_ca
     sal = run.timings().query("method == 'Saliency' and stage == 'explain'")
     assert float(sal["seconds"].iloc[0]) > 0 and int(sal["n_samples"].iloc[0]) == len(units)
     assert len(run.maps("cnn", "Saliency", list(units["sample_id"]))) == len(units)
+    assert not (out / "maps").exists() or not list((out / "maps").iterdir())  # map parts compacted and removed
 
 
 def test_kill_between_compaction_and_marking_done(tmp_path, syn_root, model_cache, monkeypatch):

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from fastxai.bench import parts
 from fastxai.bench.store import Store, cell_key, new_owner
@@ -90,3 +91,26 @@ def test_empty_batch_part_compacts_with_the_others(tmp_path):
     parts.write_part(d, 0, 1, {"v": [1.5], "s": ["a"]})
     assert parts.compact(d, str(tmp_path / "r.parquet")) == 1
     assert parts.read_table(str(tmp_path / "r.parquet"))["s"].tolist() == ["a"]
+
+
+def test_maps_parquet_parts_roundtrip_and_compaction(tmp_path):
+    from fastxai.bench import maps_store
+
+    run = str(tmp_path)
+    g = torch.Generator().manual_seed(0)
+    m0, m1 = torch.randn(2, 5, 7, generator=g), torch.randn(3, 5, 7, generator=g)
+    maps_store.write_batch(run, "k", 0, 0, torch.tensor([0, 1]), ["a", "b"], m0, "float32", 1.5, 20, 10)
+    maps_store.write_batch(run, "k", 1, 1, torch.tensor([2, 3, 4]), ["c", "c", "d"], m1, "float16", 2.5, 30, 0)
+    saved = maps_store.SavedMaps(run, "k")
+    got = saved.get(0, torch.tensor([0, 1]))
+    assert torch.equal(got["maps"], m0) and (got["seconds"], got["rows"], got["grad_rows"]) == (1.5, 20, 10)
+    assert torch.equal(saved.get(1, torch.tensor([2, 3, 4]))["maps"], m1.half().float())
+    assert saved.get(1, torch.tensor([2, 3])) is None and saved.get(2, torch.tensor([5])) is None
+    assert maps_store.compact(run, "k") == 5
+    parts.remove_parts(maps_store.maps_dir(run, "k"))
+    later = maps_store.SavedMaps(run, "k")  # the cell is done: batches come from the compacted file
+    assert torch.equal(later.get(1, torch.tensor([3, 2]))["maps"], m1.half().float()[[1, 0]])
+    units, sids, arr = maps_store.read_maps(run, "k", ["c", "a"])
+    assert sorted(zip(units.tolist(), sids)) == [(0, "a"), (2, "c"), (3, "c")]
+    with pytest.raises(FileNotFoundError):
+        maps_store.read_maps(run, "other", ["a"])
