@@ -209,7 +209,7 @@ def _body(ctx: Context, model_name: str, method: Any, ekey: str, vkey: str, run_
         if run_e and b not in e_done and (ex is not None or batch["image"] is None):
             if ctx.cfg.run.save_maps and maps is not None and not ex.get("loaded"):
                 maps_store.write_batch(ctx.run_dir, ekey, ctx.dist.rank, b, batch["unit"], batch["sample_id"], maps,
-                                       ctx.cfg.run.maps_dtype, ex["seconds"], ex["rows"], ex["grad_rows"])
+                                       ex["seconds"], ex["rows"], ex["grad_rows"])
             parts.write_part(ctx.path("parts", ekey), ctx.dist.rank, b, _timing_row(b, ctx.dist.rank, batch, ex))
         if b not in v_done:
             parts.write_part(ctx.path("parts", vkey), ctx.dist.rank, b, rows)
@@ -237,7 +237,7 @@ def _finish(ctx: Context, ekey: str, vkey: str, run_e: bool, results: List[Dict]
         t = timing.to_pandas() if timing is not None else None
         parts.compact(e_dir, ctx.path("results", f"{ekey}.parquet"))
         if ctx.cfg.run.save_maps:
-            maps_store.compact(ctx.run_dir, ekey)
+            maps_store.compact(ctx.run_dir, ekey, ctx.cfg.run.maps_dtype)
         out[ekey] = {"n_samples": int(t["n_units"].sum()) if t is not None else 0,
                      "summary": {"seconds": float(t["seconds"].sum()) if t is not None else 0.0,
                                  "model_rows": int(t["model_rows"].sum()) if t is not None else 0,

@@ -23,7 +23,8 @@ def _data_root() -> str:
 
 
 ROOT = _data_root()
-pytestmark = pytest.mark.skipif(not ROOT, reason="NIH ChestX-ray14 box subset absent")
+pytestmark = [pytest.mark.realdata, pytest.mark.slow,
+              pytest.mark.skipif(not ROOT, reason="NIH ChestX-ray14 box subset absent")]
 
 
 def test_nih_config_end_to_end_from_the_cli(tmp_path, capsys):
