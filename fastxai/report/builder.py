@@ -1,0 +1,180 @@
+"""``build_report(run)``: one self-contained HTML file from a bench run.
+
+Order of the page: findings (plain words, each linked to its numbers) → dataset audit → per
+model: tables (method × metric with the baselines beside every method, method × group with gaps,
+classifier by group), pictures (overlays with boxes and a colour bar — left out with
+``include_images=False`` —, per-group bars with CI whiskers, deletion / insertion curves,
+reliability diagrams, attribution on the border), timing (engine vs the model-forward floor) →
+method cards → intended use and limitations → provenance.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+
+from fastxai.report import cards as C
+from fastxai.report import figures as F
+from fastxai.report import overlays as O
+from fastxai.report import tables as T
+from fastxai.report import wording as W
+from fastxai.report.audit import audit_dataset, image_stats
+from fastxai.report.checks import primary_metric, slug
+from fastxai.report.data import RunData, load_run
+from fastxai.report.findings import Context, FindingSettings, compute_findings, make_context
+from fastxai.report.html import df_table, render
+
+__all__ = ["build_report", "report_context", "audit_section"]
+
+
+def build_report(run: Union[str, Path, Any], out: Optional[Union[str, Path]] = None, *,
+                 include_images: bool = True, settings: Optional[FindingSettings] = None) -> Path:
+    """Write the report of ``run`` (a run folder or a reader object) to ``out``
+    (default ``RUN_DIR/report.html``, or ``report_public.html`` without images); returns the path."""
+    data = load_run(run)
+    if out is None:
+        if data.run_dir is None:
+            raise ValueError("out= is needed when the run is not a folder")
+        out = data.run_dir / ("report.html" if include_images else "report_public.html")
+    html = render("report.html.j2", report_context(data, include_images=include_images, settings=settings))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
+
+
+def audit_section(data: RunData, ctx: Optional[Context], min_group_size: int) -> Dict[str, Any]:
+    """The audit of the evaluated samples (tables, flags) plus the Audit object."""
+    s = data.samples.drop_duplicates("sample_id")
+    ids = ctx.sample_ids if ctx is not None else list(s["sample_id"])
+    s = s[s["sample_id"].isin(ids)]
+    imgs = data.images(ids)
+    ok = imgs is not None and imgs.ndim == 4
+    stats = image_stats(ids, imgs) if ok else None
+    audit = audit_dataset(s, data.boxes, group_columns=data.group_columns, stats=stats,
+                          box_frame=tuple(imgs.shape[-2:]) if ok else None, min_group_size=min_group_size)
+    return audit_view(audit)
+
+
+def audit_view(audit: Any) -> Dict[str, Any]:
+    """Template-ready audit: summary numbers, one table per feature / intersection / split."""
+    tables = [df_table(t, slug("audit", f), f"Representation by {f}") for f, t in audit.groups.items()]
+    tables += [df_table(ct, slug("audit", a, b), f"Intersection {a} × {b} (images)", index=True)
+               for (a, b), ct in audit.intersections.items()]
+    tables.append(df_table(audit.splits, "audit-splits", "Patients vs images by split"))
+    return {"audit": audit, "tables": tables, "flags": audit.flags,
+            "summary": f"{audit.n_images} images of {audit.n_patients} patients, {audit.n_boxes} boxes; "
+                       f"groups: {', '.join(audit.group_columns) or 'none configured'}; "
+                       f"labels: {', '.join(audit.label_columns) or 'none'}"}
+
+
+def _model_section(data: RunData, ctx: Context, model: str, include_images: bool) -> Dict[str, Any]:
+    ids, s, st = ctx.sample_ids, ctx.samples, ctx.settings
+    metric = primary_metric(data.metrics(model))
+    tables = [T.method_metric_table(data, model, ctx.boot, ids, slug("tab-methods", model))]
+    figs: List[Dict[str, str]] = []
+    if metric:
+        tables.append(T.method_group_table(data, model, metric, s, ids, slug("tab-groups", model, metric),
+                                           n_boot=min(st.n_boot, 200)))
+    mg = T.model_group_table(data, model, s, ids, slug("tab-model-groups", model), st.threshold, min(st.n_boot, 200))
+    if mg is not None:
+        tables.append(mg)
+    for f in data.group_columns:
+        groups = s[f].astype(object).where(s[f].notna(), None).to_numpy()
+        if metric:
+            vals = tables[1].values.get(f, {})
+            figs.append({"id": slug("fig-groups", model, f), "uri": F.group_bars(vals, f"{W.metric_label(metric)} by {f}",
+                                                                                   W.metric_label(metric)),
+                         "caption": f"{W.metric_label(metric)} by {f}, 95 % CI whiskers"})
+        figs.append({"id": slug("fig-reliability", model, f), "uri": _reliability(data, model, ids, groups, f),
+                     "caption": f"Reliability diagram by {f} (a calibrated model follows the diagonal)"})
+        if ctx.border_shares.get(model):
+            figs.append({"id": slug("fig-border", model) if f == data.group_columns[0] else slug("fig-border", model, f),
+                         "uri": F.border_bars(ctx.border_shares[model], groups, f, st.border),
+                         "caption": f"Share of each map's positive attribution on the image border, by {f}"})
+    figs.insert(0, {"id": slug("fig-curves", model), "uri": F.curves(data.curves, model),
+                    "caption": "Deletion and insertion curves (mean over images; dashed: baselines)"})
+    rows = C.timing_rows(data.timings, model)
+    timing = {"rows": [{**r, "per_image_ms": W.num(1e3 * r["per_image"], 2),
+                        "floor_ms": W.num(1e3 * r["floor_per_image"], 2),
+                        "overhead_pct": W.num(100 * r["overhead"], 0)} for r in rows],
+              "uri": F.timing(rows)}
+    section = {"name": model, "id": slug("model", model), "metric": metric, "tables": tables,
+               "figures": [f for f in figs if f["uri"]], "timing": timing, "overlays": []}
+    if include_images and metric:
+        section["overlays"] = _overlays(data, ctx, model, metric)
+    return section
+
+
+def _reliability(data: RunData, model: str, ids: List[Any], groups: np.ndarray, feature: str) -> Optional[str]:
+    p = data.predictions
+    if not len(p):
+        return None
+    p = p[p["model"] == model].drop_duplicates("sample_id").set_index("sample_id").reindex(ids)
+    return F.reliability(p["y_true"].to_numpy(dtype=float), p["y_score"].to_numpy(dtype=float),
+                         np.array(F.names(groups)), feature)
+
+
+def _overlays(data: RunData, ctx: Context, model: str, metric: str) -> List[Dict[str, str]]:
+    ids = ctx.sample_ids
+    mat = data.score_matrix(model, metric, ids)
+    methods = data.methods(model) + data.methods(model, baselines=True)
+    maps = {m: data.maps(model, m, ids) for m in methods}
+    maps = {m: v for m, v in maps.items() if v is not None and len(v) == len(ids)}
+    if not maps:
+        return []
+    images = data.images(ids)
+    if images is None:
+        return []
+    boxes = O.box_lookup(data.boxes, ids)
+    cells = {m: O.pick_cases(mat.get(m, np.full(len(ids), np.nan)), ctx.settings.seed) for m in maps}
+    files = ctx.samples["image"].astype(str).tolist() if "image" in ctx.samples.columns else [str(i) for i in ids]
+    listing = lambda cl: [f"{m}, {lab}: {files[i]}" for m, cs in cl.items() for lab, i in cs]  # noqa: E731
+    out = [{"id": slug("fig-cases", model), "uri": O.grid(images, maps, cells, boxes, ["best", "worst", "random"]),
+            "caption": f"Best, worst and a random case per method by {W.metric_label(metric)} (green: annotated boxes)",
+            "cases": listing(cells)}]
+    for f in data.group_columns:
+        groups = ctx.samples[f].astype(object).where(ctx.samples[f].notna(), None).to_numpy()
+        gcells, names = O.group_cells(list(maps), mat, groups, ctx.settings.seed)
+        out.append({"id": slug("fig-cases", model, f), "uri": O.grid(images, maps, gcells, boxes, names),
+                    "caption": f"A random case of each {f} group per method", "cases": listing(gcells)})
+    return [o for o in out if o["uri"]]
+
+
+def _versions() -> Dict[str, str]:
+    import importlib
+
+    out = {"python": platform.python_version()}
+    for mod in ("fastxai", "torch", "numpy", "pandas", "matplotlib", "jinja2"):
+        try:
+            out[mod] = str(importlib.import_module(mod).__version__)
+        except Exception:  # noqa: BLE001 - a missing optional library is just not listed
+            continue
+    return out
+
+
+def report_context(data: RunData, *, include_images: bool = True,
+                   settings: Optional[FindingSettings] = None) -> Dict[str, Any]:
+    """Everything the template needs (findings computed here, over one FDR family)."""
+    settings = settings or FindingSettings()
+    ctx = make_context(data, settings)
+    audit = audit_section(data, ctx, settings.min_group_size)
+    findings = compute_findings(data, audit["audit"], settings, ctx)
+    models = [_model_section(data, ctx, m, include_images) for m in data.models]
+    methods = list(dict.fromkeys(m for mod in data.models for m in data.methods(mod) + data.methods(mod, True)))
+    first = data.models[0] if data.models else None
+    return {
+        "title": str(data.config.get("name") or data.provenance.get("run_id") or "fastxai benchmark report"),
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "include_images": include_images, "findings": findings, "audit": audit, "models": models,
+        "cards": C.method_cards(methods, data.config, data.timings, first),
+        "settings": settings, "n_samples": len(ctx.sample_ids), "n_patients": ctx.boot.n_patients,
+        "provenance": {str(k): json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+                       for k, v in data.provenance.items()},
+        "config_json": json.dumps(data.config, indent=2, default=str, sort_keys=True),
+        "versions": _versions(), "notes": data.notes,
+    }

@@ -1,0 +1,143 @@
+"""The findings engine: plain-language statements, each tied to its numbers and to the table or
+figure behind it, never stronger than its confidence interval allows.
+
+``compute_findings(data, audit)`` runs every check in :mod:`fastxai.report.checks` (methods vs the
+trivial baselines, sensitivity / specificity by group, localisation by group, attribution on the
+image border by group), collects all their :class:`Comparison` objects, controls the false
+discovery rate over *all of them at once* (Benjamini–Hochberg), and only then words each finding
+(:mod:`fastxai.report.wording`). Audit flags and run problems (failed cells, missing tables) are
+findings too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from fastxai.report.data import RunData
+from fastxai.report.stats import ClusterBootstrap, Comparison, benjamini_hochberg
+
+__all__ = ["Finding", "Draft", "FindingSettings", "compute_findings"]
+
+
+@dataclass
+class Finding:
+    """One statement. level: "flag" (needs attention) | "info" | "ok"; anchor: id in the report."""
+
+    kind: str
+    text: str
+    level: str = "info"
+    anchor: str = ""
+    details: List[str] = field(default_factory=list)
+    comparisons: List[Comparison] = field(default_factory=list)
+    subject: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Draft:
+    """Comparisons waiting for their q-values, and how to word them once they have them."""
+
+    comparisons: List[Comparison]
+    render: Callable[[int, float], List[Finding]]
+
+
+@dataclass
+class FindingSettings:
+    """n_boot replicates (by patient), alpha (CI level 1 − alpha, FDR level alpha), seed,
+    min_group_size (smaller groups are not tested), threshold on y_score, border band fraction."""
+
+    n_boot: int = 1000
+    alpha: float = 0.05
+    seed: int = 0
+    min_group_size: int = 30
+    threshold: float = 0.5
+    border: float = 0.1
+
+
+@dataclass
+class Context:
+    """What every check needs: the run, the evaluated samples (aligned), their bootstrap."""
+
+    data: RunData
+    sample_ids: List[Any]
+    samples: Any  # DataFrame indexed by sample_id, aligned to sample_ids
+    boot: ClusterBootstrap
+    settings: FindingSettings
+    border_shares: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def evaluated_samples(data: RunData) -> List[Any]:
+    """Sample ids that have scores or predictions, in the samples table's order."""
+    used = set(data.scores.get("sample_id", [])) | set(data.predictions.get("sample_id", []))
+    ids = [s for s in data.samples["sample_id"] if s in used]
+    return ids if ids else list(data.samples["sample_id"])
+
+
+def make_context(data: RunData, settings: FindingSettings) -> Context:
+    """Align the samples table to the evaluated ids and draw the patient bootstrap once."""
+    ids = evaluated_samples(data)
+    s = data.samples.drop_duplicates("sample_id").set_index("sample_id").reindex(ids)
+    patients = s["patient_id"].tolist() if "patient_id" in s.columns else [None] * len(ids)
+    boot = ClusterBootstrap(patients, n_boot=settings.n_boot, seed=settings.seed, alpha=settings.alpha)
+    return Context(data, ids, s, boot, settings)
+
+
+def compute_findings(data: RunData, audit: Any = None, settings: Optional[FindingSettings] = None,
+                     ctx: Optional[Context] = None) -> List[Finding]:
+    """All findings of a run, flags first. Every comparison shares one BH pass."""
+    from fastxai.report import checks
+
+    settings = settings or FindingSettings()
+    ctx = ctx or make_context(data, settings)
+    drafts: List[Draft] = []
+    for check in checks.ALL:
+        drafts.extend(check(ctx))
+    comps = [c for d in drafts for c in d.comparisons]
+    q = benjamini_hochberg([c.p for c in comps])
+    for c, qi in zip(comps, q):
+        c.q = float(qi)
+    n_tests = len(comps)
+    out: List[Finding] = []
+    out.extend(_audit_findings(audit))
+    out.extend(_health_findings(data))
+    for d in drafts:
+        out.extend(d.render(n_tests, settings.alpha))
+    order = {"flag": 0, "info": 1, "ok": 2}
+    return sorted(out, key=lambda f: order.get(f.level, 1))
+
+
+def _audit_findings(audit: Any) -> List[Finding]:
+    if audit is None:
+        return []
+    out = []
+    kinds = {"too_small": "small groups", "under_represented": "imbalance", "intersection": "small intersections",
+             "leakage": "patient leakage", "annotation": "annotation coverage"}
+    for kind, title in kinds.items():
+        flags = audit.flagged(kind)
+        if not flags:
+            continue
+        if kind == "intersection" and len(flags) > 3:
+            text = (f"Dataset audit: {len(flags)} group intersections have fewer than {audit.min_group_size} "
+                    "images and are too small to measure.")
+            out.append(Finding("audit", text, "flag", "audit", [f.text for f in flags], subject={"audit": kind}))
+            continue
+        for f in flags:
+            out.append(Finding("audit", f"Dataset audit ({title}): {f.text}", "flag", "audit",
+                               subject={"audit": kind, "feature": f.feature, "group": f.group, "n": f.n}))
+    return out
+
+
+def _health_findings(data: RunData) -> List[Finding]:
+    out = []
+    cells = data.cells
+    if len(cells) and "status" in cells.columns:
+        failed = cells[cells["status"].astype(str) == "failed"]
+        if len(failed):
+            names = [f"{r.get('stage', '')} {r.get('model', '')} {r.get('method', '')}".strip()
+                     for _, r in failed.iterrows()]
+            out.append(Finding("health", f"{len(failed)} of {len(cells)} cells of this run failed; their results "
+                               "are missing from every table below.", "flag", "provenance", names))
+    for note in data.notes:
+        out.append(Finding("health", f"Not in this report: {note}.", "info", "provenance"))
+    return out

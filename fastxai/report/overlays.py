@@ -1,0 +1,109 @@
+"""Heat-map overlays on the patients' images, with the annotated boxes and a colour bar.
+
+Two grids per model: methods × (best, worst, random case by the primary localisation metric),
+and, per group feature, methods × groups (a random case of each group). Every map is divided by
+its own max |a| (shared colour bar from −1 to 1). Only built when the report includes images.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from fastxai.report.figures import plt, to_uri
+
+
+def pick_cases(scores: np.ndarray, seed: int = 0) -> List[Tuple[str, int]]:
+    """(label, index) of the best, worst and a random case among finite scores (first on ties)."""
+    ok = np.flatnonzero(np.isfinite(scores))
+    if not len(ok):
+        return []
+    s = scores[ok]
+    best, worst = ok[int(np.argmax(s))], ok[int(np.argmin(s))]
+    rnd = ok[int(np.random.default_rng(seed).integers(len(ok)))]
+    return [("best", int(best)), ("worst", int(worst)), ("random", int(rnd))]
+
+
+def _fit(m: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+    """Resize a (h, w) map to shape (bilinear) when the method's maps are coarser than the image."""
+    if m.shape == shape:
+        return m
+    from scipy.ndimage import zoom
+
+    return zoom(m, (shape[0] / m.shape[0], shape[1] / m.shape[1]), order=1)
+
+
+def _panel(ax: Any, image: np.ndarray, heat: Optional[np.ndarray], boxes: Sequence[Sequence[float]], title: str):
+    img = image.mean(0) if image.ndim == 3 else image
+    ax.imshow(img, cmap="gray", interpolation="nearest")
+    im = None
+    if heat is not None:
+        h = _fit(heat, img.shape)
+        scale = np.nanmax(np.abs(h)) if np.isfinite(h).any() else 0.0
+        h = h / scale if scale > 0 else np.zeros_like(h)
+        im = ax.imshow(h, cmap="RdBu_r", vmin=-1, vmax=1, alpha=0.55, interpolation="bilinear")
+    from matplotlib.patches import Rectangle
+
+    for x0, y0, x1, y1 in boxes:
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="#00ff66", lw=1.2))
+    ax.set_title(title, fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return im
+
+
+def grid(images: np.ndarray, maps: Dict[str, np.ndarray], cells: Dict[str, List[Tuple[str, int]]],
+         boxes: Dict[int, List[Sequence[float]]], columns: List[str]) -> Optional[str]:
+    """Rows = methods, columns = case labels; cells[method] = [(column label, image index), ...]."""
+    rows = [m for m in cells if cells[m]]
+    if not rows:
+        return None
+    p = plt()
+    fig, axes = p.subplots(len(rows), len(columns), figsize=(1.55 * len(columns) + 1.0, 1.6 * len(rows)),
+                           squeeze=False)
+    im = None
+    for r, meth in enumerate(rows):
+        got = dict(cells[meth])
+        for c, col in enumerate(columns):
+            ax = axes[r][c]
+            if col not in got:
+                ax.axis("off")
+                continue
+            i = got[col]
+            out = _panel(ax, images[i], maps[meth][i], boxes.get(i, []), f"{col}")
+            im = out if out is not None else im
+        axes[r][0].set_ylabel(meth, fontsize=7, rotation=0, ha="right", va="center")
+    if im is not None:
+        cb = fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02)
+        cb.set_label("attribution ÷ max |attribution| (per map)", fontsize=7)
+        cb.ax.tick_params(labelsize=6)
+    return to_uri(fig, dpi=80)
+
+
+def box_lookup(boxes_df: Any, sample_ids: Sequence) -> Dict[int, List[Tuple[float, float, float, float]]]:
+    """index in sample_ids -> its boxes (x0, y0, x1, y1) from the run's boxes() table."""
+    pos = {s: i for i, s in enumerate(sample_ids)}
+    out: Dict[int, List[Tuple[float, float, float, float]]] = {}
+    for r in boxes_df.itertuples(index=False):
+        i = pos.get(getattr(r, "sample_id"))
+        if i is not None:
+            out.setdefault(i, []).append((float(r.x0), float(r.y0), float(r.x1), float(r.y1)))
+    return out
+
+
+def group_cells(methods: Sequence[str], scores: Dict[str, np.ndarray], groups: np.ndarray,
+                seed: int = 0) -> Tuple[Dict[str, List[Tuple[str, int]]], List[str]]:
+    """A random scored case of each group, per method (same seed per group across methods)."""
+    names = sorted({str(g) for g in groups if g is not None})
+    cells: Dict[str, List[Tuple[str, int]]] = {}
+    for meth in methods:
+        s = scores.get(meth)
+        cells[meth] = []
+        for k, g in enumerate(names):
+            idx = np.flatnonzero(np.array([v is not None and str(v) == g for v in groups]))
+            if s is not None:
+                fin = idx[np.isfinite(s[idx])]
+                idx = fin if len(fin) else idx
+            if len(idx):
+                cells[meth].append((g, int(idx[np.random.default_rng(seed + k).integers(len(idx))])))
+    return cells, names

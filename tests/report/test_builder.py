@@ -1,0 +1,62 @@
+"""fastxai.report.builder: the HTML is self-contained, escaped, and the public version has no images."""
+import re
+
+import pytest
+
+from fastxai.report.builder import build_report
+from tests.report.conftest import SMALL
+from tests.report.fake_run import MARKUP_GROUP, MARKUP_METHOD, FakeRun
+
+
+@pytest.fixture(scope="module")
+def pages(markup_report, public_report):
+    return markup_report.read_text(), public_report.read_text()
+
+
+def test_sections_in_order(pages):
+    full, _ = pages
+    pos = [full.index(f'id="{s}"') for s in ("findings", "audit", "model-cnn", "cards", "use", "provenance")]
+    assert pos == sorted(pos)
+    for tid in ("tab-methods-cnn", "tab-groups-cnn-pointing-game", "tab-model-groups-cnn", "fig-curves-cnn",
+                "fig-border-cnn", "fig-cases-cnn"):
+        assert f'id="{tid}"' in full
+
+
+def test_self_contained(pages):
+    for page in pages:
+        srcs = re.findall(r'(?:src|href)="([^"]*)"', page)
+        assert srcs
+        assert all(s.startswith("data:image/png;base64,") or s.startswith("#") for s in srcs), \
+            [s[:40] for s in srcs if not (s.startswith("data:") or s.startswith("#"))]
+        assert "<script" not in page.lower()
+        assert "http://" not in page and "https://" not in page
+
+
+def test_markup_in_data_is_escaped(pages):
+    full, _ = pages
+    assert MARKUP_GROUP not in full and MARKUP_METHOD not in full
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in full
+    assert "Good&lt;img src=x onerror=alert(1)&gt;" in full
+    assert "fake &lt;run&gt;" in full  # the config's name
+
+
+def test_public_version_has_no_patient_images(pages):
+    full, public = pages
+    assert 'id="fig-cases-cnn"' in full and "fig-cases" not in public
+    assert "no patient images" in public
+    assert public.count("data:image/png") < full.count("data:image/png")
+    assert 'id="fig-border-cnn"' in public  # aggregate figures stay
+
+
+def test_findings_and_cards_rendered(pages):
+    full, _ = pages
+    assert full.count('class="finding ') >= 5
+    assert "Sensitivity is" in full
+    assert "Integrated" not in full or "Gradients integrated along a straight path" in full
+    assert "n_steps = 8" in full
+    assert "abc123" in full and "def456" in full  # provenance: dataset and weights hashes
+
+
+def test_out_required_without_run_dir():
+    with pytest.raises(ValueError, match="out="):
+        build_report(FakeRun(), settings=SMALL)
