@@ -16,9 +16,10 @@ def _from_run(run_dir: Path, min_group_size: int, with_stats: bool) -> Audit:
     data = load_run(run_dir)
     ids = list(data.samples["sample_id"])
     imgs = data.images(ids) if with_stats else None
-    stats = image_stats(ids, imgs) if imgs is not None and imgs.ndim == 4 else None
-    return audit_dataset(data.samples, data.boxes, group_columns=data.group_columns, stats=stats,
-                         min_group_size=min_group_size)
+    ok = imgs is not None and imgs.ndim == 4
+    return audit_dataset(data.samples, data.boxes, group_columns=data.group_columns,
+                         stats=image_stats(ids, imgs) if ok else None,
+                         box_frame=tuple(imgs.shape[-2:]) if ok else None, min_group_size=min_group_size)
 
 
 def _from_config(config: Path, min_group_size: int, with_stats: bool) -> Audit:
@@ -26,6 +27,7 @@ def _from_config(config: Path, min_group_size: int, with_stats: bool) -> Audit:
 
     view = dataset_view(config, with_stats=with_stats)
     return audit_dataset(view.samples, view.boxes, group_columns=view.group_columns, stats=view.stats,
+                         labels=[f"y_{lab}" for lab in view.labels], box_frame=view.box_frame,
                          min_group_size=min_group_size)
 
 

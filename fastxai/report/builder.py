@@ -50,7 +50,7 @@ def build_report(run: Union[str, Path, Any], out: Optional[Union[str, Path]] = N
 def audit_section(data: RunData, ctx: Optional[Context], min_group_size: int) -> Dict[str, Any]:
     """The audit of the evaluated samples (tables, flags) plus the Audit object."""
     s = data.samples.drop_duplicates("sample_id")
-    ids = ctx.sample_ids if ctx is not None else list(s["sample_id"])
+    ids = list(dict.fromkeys(ctx.sample_ids)) if ctx is not None else list(s["sample_id"])
     s = s[s["sample_id"].isin(ids)]
     imgs = data.images(ids)
     ok = imgs is not None and imgs.ndim == 4
@@ -72,32 +72,41 @@ def audit_view(audit: Any) -> Dict[str, Any]:
                        f"labels: {', '.join(audit.label_columns) or 'none'}"}
 
 
+def _targets(data: RunData, model: str) -> List[Any]:
+    p = data.predictions
+    if not len(p):
+        return []
+    p = p[p["model"] == model]
+    return list(dict.fromkeys(p["target"])) if "target" in p.columns else [None]
+
+
 def _model_section(data: RunData, ctx: Context, model: str, include_images: bool) -> Dict[str, Any]:
-    ids, s, st = ctx.sample_ids, ctx.samples, ctx.settings
+    units, s, st = ctx.units, ctx.samples, ctx.settings
     metric = primary_metric(data.metrics(model))
-    tables = [T.method_metric_table(data, model, ctx.boot, ids, slug("tab-methods", model))]
-    figs: List[Dict[str, str]] = []
+    tables = [T.method_metric_table(data, model, ctx.boot, units, slug("tab-methods", model))]
+    group_table = None
     if metric:
-        tables.append(T.method_group_table(data, model, metric, s, ids, slug("tab-groups", model, metric),
-                                           n_boot=min(st.n_boot, 200)))
-    mg = T.model_group_table(data, model, s, ids, slug("tab-model-groups", model), st.threshold, min(st.n_boot, 200))
-    if mg is not None:
-        tables.append(mg)
+        group_table = T.method_group_table(data, model, metric, s, units, slug("tab-groups", model, metric),
+                                           n_boot=min(st.n_boot, 200))
+        tables.append(group_table)
+    figs: List[Dict[str, Any]] = [{"id": slug("fig-curves", model), "uri": F.curves(data.curves, model),
+                                   "caption": "Deletion and insertion curves (mean over images; dashed: baselines)"}]
+    for k, target in enumerate(_targets(data, model)):
+        tid = slug("tab-model-groups", model) + ("" if k == 0 else f"-{k}")
+        mg = T.model_group_table(data, model, target, tid, st.threshold, min(st.n_boot, 200))
+        if mg is not None:
+            tables.append(mg)
+        figs += _reliability(data, model, target)
     for f in data.group_columns:
         groups = s[f].astype(object).where(s[f].notna(), None).to_numpy()
-        if metric:
-            vals = tables[1].values.get(f, {})
-            figs.append({"id": slug("fig-groups", model, f), "uri": F.group_bars(vals, f"{W.metric_label(metric)} by {f}",
-                                                                                   W.metric_label(metric)),
-                         "caption": f"{W.metric_label(metric)} by {f}, 95 % CI whiskers"})
-        figs.append({"id": slug("fig-reliability", model, f), "uri": _reliability(data, model, ids, groups, f),
-                     "caption": f"Reliability diagram by {f} (a calibrated model follows the diagonal)"})
+        if group_table is not None:
+            figs.append({"id": slug("fig-groups", model, f), "caption": f"{W.metric_label(metric)} by {f}, 95 % CI whiskers",
+                         "uri": F.group_bars(group_table.values.get(f, {}), f"{W.metric_label(metric)} by {f}",
+                                             W.metric_label(metric))})
         if ctx.border_shares.get(model):
-            figs.append({"id": slug("fig-border", model) if f == data.group_columns[0] else slug("fig-border", model, f),
-                         "uri": F.border_bars(ctx.border_shares[model], groups, f, st.border),
+            fid = slug("fig-border", model) if f == data.group_columns[0] else slug("fig-border", model, f)
+            figs.append({"id": fid, "uri": F.border_bars(ctx.border_shares[model], groups, f, st.border),
                          "caption": f"Share of each map's positive attribution on the image border, by {f}"})
-    figs.insert(0, {"id": slug("fig-curves", model), "uri": F.curves(data.curves, model),
-                    "caption": "Deletion and insertion curves (mean over images; dashed: baselines)"})
     rows = C.timing_rows(data.timings, model)
     timing = {"rows": [{**r, "per_image_ms": W.num(1e3 * r["per_image"], 2),
                         "floor_ms": W.num(1e3 * r["floor_per_image"], 2),
@@ -110,39 +119,72 @@ def _model_section(data: RunData, ctx: Context, model: str, include_images: bool
     return section
 
 
-def _reliability(data: RunData, model: str, ids: List[Any], groups: np.ndarray, feature: str) -> Optional[str]:
+def _reliability(data: RunData, model: str, target: Any) -> List[Dict[str, Any]]:
     p = data.predictions
-    if not len(p):
-        return None
-    p = p[p["model"] == model].drop_duplicates("sample_id").set_index("sample_id").reindex(ids)
-    return F.reliability(p["y_true"].to_numpy(dtype=float), p["y_score"].to_numpy(dtype=float),
-                         np.array(F.names(groups)), feature)
+    p = p[p["model"] == model]
+    if target is not None and "target" in p.columns:
+        p = p[p["target"] == target]
+    p = p.drop_duplicates("sample_id")
+    s = data.samples.drop_duplicates("sample_id").set_index("sample_id").reindex(p["sample_id"])
+    out = []
+    for f in data.group_columns:
+        groups = np.array(F.names(s[f].astype(object).where(s[f].notna(), None).tolist()))
+        uri = F.reliability(p["y_true"].to_numpy(dtype=float), p["y_score"].to_numpy(dtype=float), groups, f)
+        cls = "" if target is None else f", class {target}"
+        out.append({"id": slug("fig-reliability", model, target if target is not None else "", f), "uri": uri,
+                    "caption": f"Reliability diagram by {f}{cls} (a calibrated model follows the diagonal)"})
+    return out
 
 
-def _overlays(data: RunData, ctx: Context, model: str, metric: str) -> List[Dict[str, str]]:
-    ids = ctx.sample_ids
-    mat = data.score_matrix(model, metric, ids)
+def _case_maps(data: RunData, ctx: Context, model: str, methods: List[str],
+               cells: Dict[str, List[Any]]) -> Dict[str, Dict[int, np.ndarray]]:
+    """method -> unit index -> (H, W) map, fetched only for the units shown."""
+    out: Dict[str, Dict[int, np.ndarray]] = {}
+    for m in methods:
+        got: Dict[int, np.ndarray] = {}
+        for _, u in cells.get(m, []):
+            sid, target = ctx.units[u]
+            arr = data.maps(model, m, [sid], target)
+            if arr is None:
+                break
+            got[u] = arr[0]
+        if got:
+            out[m] = got
+    return out
+
+
+def _overlays(data: RunData, ctx: Context, model: str, metric: str) -> List[Dict[str, Any]]:
+    mat = data.score_matrix(model, metric, ctx.units)
     methods = data.methods(model) + data.methods(model, baselines=True)
-    maps = {m: data.maps(model, m, ids) for m in methods}
-    maps = {m: v for m, v in maps.items() if v is not None and len(v) == len(ids)}
-    if not maps:
-        return []
-    images = data.images(ids)
-    if images is None:
-        return []
-    boxes = O.box_lookup(data.boxes, ids)
-    cells = {m: O.pick_cases(mat.get(m, np.full(len(ids), np.nan)), ctx.settings.seed) for m in maps}
-    files = ctx.samples["image"].astype(str).tolist() if "image" in ctx.samples.columns else [str(i) for i in ids]
-    listing = lambda cl: [f"{m}, {lab}: {files[i]}" for m, cs in cl.items() for lab, i in cs]  # noqa: E731
-    out = [{"id": slug("fig-cases", model), "uri": O.grid(images, maps, cells, boxes, ["best", "worst", "random"]),
-            "caption": f"Best, worst and a random case per method by {W.metric_label(metric)} (green: annotated boxes)",
-            "cases": listing(cells)}]
+    n = len(ctx.units)
+    cells = {m: O.pick_cases(mat.get(m, np.full(n, np.nan)), ctx.settings.seed) for m in methods}
+    grids = [("", cells, ["best", "worst", "random"],
+              f"Best, worst and a random case per method by {W.metric_label(metric)} (green: annotated boxes)")]
     for f in data.group_columns:
         groups = ctx.samples[f].astype(object).where(ctx.samples[f].notna(), None).to_numpy()
-        gcells, names = O.group_cells(list(maps), mat, groups, ctx.settings.seed)
-        out.append({"id": slug("fig-cases", model, f), "uri": O.grid(images, maps, gcells, boxes, names),
-                    "caption": f"A random case of each {f} group per method", "cases": listing(gcells)})
-    return [o for o in out if o["uri"]]
+        gcells, names = O.group_cells(methods, mat, groups, ctx.settings.seed)
+        grids.append((f, gcells, names, f"A random case of each {f} group per method"))
+    need = sorted({u for _, cl, _, _ in grids for cs in cl.values() for _, u in cs})
+    if not need:
+        return []
+    images = data.images([ctx.sample_ids[u] for u in need])
+    if images is None:
+        return []
+    img = {u: images[k] for k, u in enumerate(need)}
+    maps = _case_maps(data, ctx, model, methods, {m: [c for _, cl, _, _ in grids for c in cl.get(m, [])]
+                                                  for m in methods})
+    if not maps:
+        return []
+    boxes = O.box_lookup(data.boxes, ctx.units)
+    files = ctx.samples["image"].astype(str).tolist() if "image" in ctx.samples.columns else [str(i) for i in ctx.sample_ids]
+    out = []
+    for f, cl, columns, caption in grids:
+        cl = {m: cs for m, cs in cl.items() if m in maps}
+        uri = O.grid(img, maps, cl, boxes, columns)
+        if uri:
+            out.append({"id": slug("fig-cases", model, f) if f else slug("fig-cases", model), "uri": uri,
+                        "caption": caption, "cases": [f"{m}, {lab}: {files[u]}" for m, cs in cl.items() for lab, u in cs]})
+    return out
 
 
 def _versions() -> Dict[str, str]:
@@ -172,7 +214,7 @@ def report_context(data: RunData, *, include_images: bool = True,
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "include_images": include_images, "findings": findings, "audit": audit, "models": models,
         "cards": C.method_cards(methods, data.config, data.timings, first),
-        "settings": settings, "n_samples": len(ctx.sample_ids), "n_patients": ctx.boot.n_patients,
+        "settings": settings, "n_samples": len(set(ctx.sample_ids)), "n_patients": ctx.boot.n_patients,
         "provenance": {str(k): json.dumps(v) if isinstance(v, (dict, list)) else str(v)
                        for k, v in data.provenance.items()},
         "config_json": json.dumps(data.config, indent=2, default=str, sort_keys=True),

@@ -77,7 +77,7 @@ def baselines(ctx: Context) -> List[Draft]:
         for metric in ctx.data.metrics(model):
             if any(k in metric for k in NOT_COMPARED):
                 continue
-            mat = ctx.data.score_matrix(model, metric, ctx.sample_ids)
+            mat = ctx.data.score_matrix(model, metric, ctx.units)
             meths = [m for m in mat if not is_baseline(m)]
             bases = [m for m in mat if is_baseline(m)]
             if not meths or not bases:
@@ -124,7 +124,10 @@ def model_gaps(ctx: Context) -> List[Draft]:
     if "target" not in pred.columns:
         pred = pred.assign(target="")
     for (model, target), p in pred.groupby(["model", "target"], sort=False):
-        p = p.drop_duplicates("sample_id").set_index("sample_id").reindex(ctx.sample_ids)
+        order = {sid: i for i, sid in enumerate(ctx.data.samples["sample_id"])}
+        ids = sorted(set(p["sample_id"]) & set(order), key=order.get)
+        sub = ctx.for_samples(ids)
+        p = p.drop_duplicates("sample_id").set_index("sample_id").reindex(ids)
         y = p["y_true"].to_numpy(dtype=np.float64)
         yhat = (p["y_score"].to_numpy(dtype=np.float64) >= ctx.settings.threshold).astype(np.float64)
         known = np.isfinite(y)
@@ -132,13 +135,13 @@ def model_gaps(ctx: Context) -> List[Draft]:
         name = model if pred["target"].nunique() == 1 else f"{model} (class {target})"
         for feature in ctx.data.group_columns:
             comps: List[Tuple[str, str, Comparison]] = []
-            for level, g, rest in levels(ctx, feature):
+            for level, g, rest in levels(sub, feature):
                 for what, num, den in (("sensitivity", pos * yhat, pos), ("specificity", neg * (1 - yhat), neg)):
                     if (den * g).sum() >= 1 and (den * rest).sum() >= 1:
                         key = f"{model}|{target}|{what}|{feature}={level}"
-                        comps.append((what, level, ctx.boot.group_rate_gap(key, num, den, g, rest)))
+                        comps.append((what, level, sub.boot.group_rate_gap(key, num, den, g, rest)))
             if comps:
-                drafts.append(Draft([c for _, _, c in comps], _gap_render(ctx, name, feature, comps, "model_gap",
+                drafts.append(Draft([c for _, _, c in comps], _gap_render(sub, name, feature, comps, "model_gap",
                                                                           slug("tab-model-groups", model))))
     return drafts
 
@@ -175,7 +178,7 @@ def explanation_gaps(ctx: Context) -> List[Draft]:
         metric = primary_metric(ctx.data.metrics(model))
         if not metric:
             continue
-        mat = ctx.data.score_matrix(model, metric, ctx.sample_ids)
+        mat = ctx.data.score_matrix(model, metric, ctx.units)
         for method in [m for m in mat if not is_baseline(m)]:
             for feature in ctx.data.group_columns:
                 comps = [(W.metric_label(metric), level, ctx.boot.group_mean_gap(
@@ -205,11 +208,14 @@ def _shares(ctx: Context, model: str) -> Dict[str, np.ndarray]:
     metrics = ctx.data.metrics(model)
     have = [m for m in BORDER_METRICS if m in metrics]
     if have:
-        mat = ctx.data.score_matrix(model, have[0], ctx.sample_ids)
+        mat = ctx.data.score_matrix(model, have[0], ctx.units)
         return {m: v for m, v in mat.items() if not is_baseline(m)}
     shares: Dict[str, np.ndarray] = {}
+    targets = set(ctx.targets or [None])
+    if len(targets) > 1:  # maps of several classes per sample: only the bench's border_mass is used
+        return shares
     for method in ctx.data.methods(model):
-        m = ctx.data.maps(model, method, ctx.sample_ids)
+        m = ctx.data.maps(model, method, ctx.sample_ids, next(iter(targets)))
         if m is not None and m.ndim == 3 and len(m) == len(ctx.sample_ids):
             shares[method] = border_share(m, ctx.settings.border)
     return shares

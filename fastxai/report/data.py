@@ -91,20 +91,27 @@ class RunData:
         sc = self.scores if model is None else self.scores[self.scores["model"] == model]
         return list(dict.fromkeys(sc["metric"]))
 
-    def score_matrix(self, model: str, metric: str, sample_ids: Sequence) -> Dict[str, np.ndarray]:
-        """method -> (N,) float64 scores aligned to ``sample_ids`` (NaN where missing)."""
+    def score_matrix(self, model: str, metric: str, units: Sequence) -> Dict[str, np.ndarray]:
+        """method -> (U,) float64 scores aligned to ``units`` ((sample_id, target) pairs, or sample
+        ids; NaN where missing). Without a target in the table, scores are matched by sample."""
         sc = self.scores
         sc = sc[(sc["model"] == model) & (sc["metric"] == metric)]
-        piv = sc.pivot_table(index="sample_id", columns="method", values="value", aggfunc="mean")
-        piv = piv.reindex(list(sample_ids))
+        units = list(units)
+        by_target = "target" in sc.columns and bool(units) and isinstance(units[0], tuple) and units[0][1] is not None
+        index = ["sample_id", "target"] if by_target else "sample_id"
+        piv = sc.pivot_table(index=index, columns="method", values="value", aggfunc="mean")
+        keys = units if by_target else [u[0] if isinstance(u, tuple) else u for u in units]
+        piv = piv.reindex(pd_index(keys, by_target))
         return {m: piv[m].to_numpy(dtype=np.float64) for m in piv.columns}
 
-    def maps(self, model: str, method: str, sample_ids: Sequence):
-        """(N, H, W) maps from the reader, or None (with a note) when the run did not save them."""
+    def maps(self, model: str, method: str, sample_ids: Sequence, target: Any = None):
+        """(N, H, W) maps from the reader (of class ``target`` when given), or None (with a note)
+        when the run did not save them."""
         if self.reader is None or not hasattr(self.reader, "maps"):
             return None
         try:
-            m = self.reader.maps(model, method, list(sample_ids))
+            kw = {} if target is None else {"target": target}
+            m = self.reader.maps(model, method, list(sample_ids), **kw)
         except Exception as e:  # noqa: BLE001 - any reader failure means "no maps", noted
             _note(self.notes, f"maps for {model} / {method} unavailable: {type(e).__name__}: {e}")
             return None
@@ -119,6 +126,15 @@ class RunData:
         except Exception as e:  # noqa: BLE001
             _note(self.notes, f"images unavailable: {type(e).__name__}: {e}")
             return None
+
+
+def pd_index(keys: List[Any], multi: bool) -> Any:
+    """A pandas Index (MultiIndex of (sample_id, target) pairs when ``multi``)."""
+    import pandas as pd
+
+    if multi:
+        return pd.MultiIndex.from_tuples(keys, names=["sample_id", "target"])
+    return pd.Index(keys, name="sample_id")
 
 
 def _note(notes: List[str], text: str) -> None:

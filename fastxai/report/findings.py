@@ -11,7 +11,7 @@ findings too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -57,30 +57,56 @@ class FindingSettings:
 
 @dataclass
 class Context:
-    """What every check needs: the run, the evaluated samples (aligned), their bootstrap."""
+    """What every check needs: the run, the evaluated units aligned with their samples, their
+    patient bootstrap. A unit is an explained (sample, target class) pair; ``targets`` is None
+    for runs whose tables have no ``target`` column."""
 
     data: RunData
-    sample_ids: List[Any]
-    samples: Any  # DataFrame indexed by sample_id, aligned to sample_ids
+    sample_ids: List[Any]  # (U,) sample of each unit (a sample repeats when several classes are explained)
+    targets: Optional[List[Any]]  # (U,) class of each unit
+    samples: Any  # DataFrame aligned to the units (row u = the sample of unit u)
     boot: ClusterBootstrap
     settings: FindingSettings
     border_shares: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)
 
+    @property
+    def units(self) -> List[Tuple[Any, Any]]:
+        """(sample_id, target) per unit (target None without a target column)."""
+        return list(zip(self.sample_ids, self.targets or [None] * len(self.sample_ids)))
 
-def evaluated_samples(data: RunData) -> List[Any]:
-    """Sample ids that have scores or predictions, in the samples table's order."""
-    used = set(data.scores.get("sample_id", [])) | set(data.predictions.get("sample_id", []))
+    def for_samples(self, sample_ids: Sequence[Any]) -> "Context":
+        """The same run seen on other samples (one unit each), e.g. a class's predictions."""
+        return _context(self.data, list(sample_ids), None, self.settings)
+
+
+def evaluated_units(data: RunData) -> Tuple[List[Any], Optional[List[Any]]]:
+    """(sample ids, targets) of the units that have scores, in the samples table's order (all
+    samples with predictions, or every sample, when nothing was scored)."""
+    sc = data.scores
+    order = {s: i for i, s in enumerate(data.samples["sample_id"])}
+    if len(sc):
+        cols = ["sample_id", "target"] if "target" in sc.columns else ["sample_id"]
+        u = sc[cols].drop_duplicates()
+        u = u[u["sample_id"].isin(order)]
+        u = u.assign(_o=u["sample_id"].map(order)).sort_values(["_o"] + cols[1:], kind="stable")
+        return u["sample_id"].tolist(), (u["target"].tolist() if "target" in cols else None)
+    used = set(data.predictions.get("sample_id", []))
     ids = [s for s in data.samples["sample_id"] if s in used]
-    return ids if ids else list(data.samples["sample_id"])
+    return (ids if ids else list(data.samples["sample_id"])), None
+
+
+def _context(data: RunData, ids: List[Any], targets: Optional[List[Any]], settings: FindingSettings) -> Context:
+    s = data.samples.drop_duplicates("sample_id").set_index("sample_id").reindex(ids)
+    patients = s["patient_id"].tolist() if "patient_id" in s.columns else [None] * len(ids)
+    patients = [p if p is not None and p == p else f"__sample__{i}" for i, p in zip(ids, patients)]
+    boot = ClusterBootstrap(patients, n_boot=settings.n_boot, seed=settings.seed, alpha=settings.alpha)
+    return Context(data, ids, targets, s.reset_index(), boot, settings)
 
 
 def make_context(data: RunData, settings: FindingSettings) -> Context:
-    """Align the samples table to the evaluated ids and draw the patient bootstrap once."""
-    ids = evaluated_samples(data)
-    s = data.samples.drop_duplicates("sample_id").set_index("sample_id").reindex(ids)
-    patients = s["patient_id"].tolist() if "patient_id" in s.columns else [None] * len(ids)
-    boot = ClusterBootstrap(patients, n_boot=settings.n_boot, seed=settings.seed, alpha=settings.alpha)
-    return Context(data, ids, s, boot, settings)
+    """Align the samples table to the evaluated units and draw the patient bootstrap once."""
+    ids, targets = evaluated_units(data)
+    return _context(data, ids, targets, settings)
 
 
 def compute_findings(data: RunData, audit: Any = None, settings: Optional[FindingSettings] = None,

@@ -52,9 +52,11 @@ def _panel(ax: Any, image: np.ndarray, heat: Optional[np.ndarray], boxes: Sequen
     return im
 
 
-def grid(images: np.ndarray, maps: Dict[str, np.ndarray], cells: Dict[str, List[Tuple[str, int]]],
-         boxes: Dict[int, List[Sequence[float]]], columns: List[str]) -> Optional[str]:
-    """Rows = methods, columns = case labels; cells[method] = [(column label, image index), ...]."""
+def grid(images: Dict[int, np.ndarray], maps: Dict[str, Dict[int, np.ndarray]],
+         cells: Dict[str, List[Tuple[str, int]]], boxes: Dict[int, List[Sequence[float]]],
+         columns: List[str]) -> Optional[str]:
+    """Rows = methods, columns = case labels; cells[method] = [(column label, unit index), ...];
+    images[u] (C, H, W) and maps[method][u] (h, w) for every unit shown."""
     rows = [m for m in cells if cells[m]]
     if not rows:
         return None
@@ -66,10 +68,10 @@ def grid(images: np.ndarray, maps: Dict[str, np.ndarray], cells: Dict[str, List[
         got = dict(cells[meth])
         for c, col in enumerate(columns):
             ax = axes[r][c]
-            if col not in got:
+            i = got.get(col)
+            if i is None or i not in maps[meth] or i not in images:
                 ax.axis("off")
                 continue
-            i = got[col]
             out = _panel(ax, images[i], maps[meth][i], boxes.get(i, []), f"{col}")
             im = out if out is not None else im
         axes[r][0].set_ylabel(meth, fontsize=7, rotation=0, ha="right", va="center")
@@ -80,14 +82,19 @@ def grid(images: np.ndarray, maps: Dict[str, np.ndarray], cells: Dict[str, List[
     return to_uri(fig, dpi=80)
 
 
-def box_lookup(boxes_df: Any, sample_ids: Sequence) -> Dict[int, List[Tuple[float, float, float, float]]]:
-    """index in sample_ids -> its boxes (x0, y0, x1, y1) from the run's boxes() table."""
-    pos = {s: i for i, s in enumerate(sample_ids)}
+def box_lookup(boxes_df: Any, units: Sequence[Tuple[Any, Any]]) -> Dict[int, List[Tuple[float, float, float, float]]]:
+    """unit index -> its boxes (x0, y0, x1, y1): the boxes of the unit's sample, of its class when the
+    unit has one and the table names findings."""
+    pos: Dict[Any, List[int]] = {}
+    for i, (sid, _) in enumerate(units):
+        pos.setdefault(sid, []).append(i)
+    has_finding = "finding" in getattr(boxes_df, "columns", [])
     out: Dict[int, List[Tuple[float, float, float, float]]] = {}
     for r in boxes_df.itertuples(index=False):
-        i = pos.get(getattr(r, "sample_id"))
-        if i is not None:
-            out.setdefault(i, []).append((float(r.x0), float(r.y0), float(r.x1), float(r.y1)))
+        for i in pos.get(getattr(r, "sample_id"), []):
+            target = units[i][1]
+            if target is None or not has_finding or str(r.finding) == str(target):
+                out.setdefault(i, []).append((float(r.x0), float(r.y0), float(r.x1), float(r.y1)))
     return out
 
 

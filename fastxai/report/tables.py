@@ -44,11 +44,15 @@ def fmt_ci(v: float, lo: float, hi: float) -> str:
     return W.num(v)
 
 
-def _agg_rows(data: RunData, model: str, metric: str, feature: str) -> Any:
+def _agg_rows(data: RunData, model: str, metric: str, feature: str, target: str = "all") -> Any:
+    """The bench's aggregate rows of one model / metric / group feature (pooled classes by default)."""
     a = data.aggregates
     if not len(a):
         return a
-    return a[(a["model"] == model) & (a["metric"] == metric) & (a["group_feature"].astype(str) == feature)]
+    a = a[(a["model"] == model) & (a["metric"] == metric) & (a["group_feature"].astype(str) == feature)]
+    if "target" in a.columns:
+        a = a[a["target"].astype(str) == str(target)]
+    return a
 
 
 def method_metric_table(data: RunData, model: str, boot: Any, sample_ids: Sequence, tid: str) -> Table:
@@ -136,24 +140,61 @@ def _gap_cells(vals: Dict[str, tuple], hib: bool) -> List[str]:
     return [W.num(hi - lo), W.num(ratio), worst]
 
 
-def model_group_table(data: RunData, model: str, samples: Any, sample_ids: Sequence, tid: str,
-                      threshold: float = 0.5, n_boot: int = 200) -> Optional[Table]:
-    """The classifier's metrics by group (fastxai.eval.group_report), one block per group feature."""
+MODEL_METRICS = ("accuracy", "tpr", "fpr", "ppv", "auroc")
+
+
+def model_group_table(data: RunData, model: str, target: Any, tid: str, threshold: float = 0.5,
+                      n_boot: int = 200) -> Optional[Table]:
+    """The classifier's metrics by group for one class: the bench's aggregates (``method = "model"``,
+    patient bootstrap) when present, else ``fastxai.eval.group_report`` on the predictions."""
+    a = data.aggregates
+    if len(a) and "method" in a.columns:
+        a = a[(a["method"] == "model") & (a["model"] == model)]
+        if "target" in a.columns:
+            a = a[a["target"].astype(str) == str(target)]
+    if len(a):
+        return _model_table_from_aggregates(a, model, target, tid)
+    return _model_table_from_predictions(data, model, target, tid, threshold, n_boot)
+
+
+def _model_table_from_aggregates(a: Any, model: str, target: Any, tid: str) -> Table:
+    metrics = [m for m in MODEL_METRICS if m in set(a["metric"])] + sorted(set(a["metric"]) - set(MODEL_METRICS))
+    cols = ["group", "n"] + [W.metric_label(m) for m in metrics]
+    t = Table(tid, f"{model}: classifier metrics by group, class {target} (value [95 % CI])", cols)
+    for (feat, grp), g in a.groupby(["group_feature", "group"], sort=False):
+        by = {r["metric"]: r for _, r in g.iterrows()}
+        n = max(int(r["n"]) for r in by.values())
+        t.rows.append([("all" if feat == "all" else f"{feat} = {grp}"), str(n)] + [
+            fmt_ci(float(by[m]["value"]), float(by[m]["ci_low"]), float(by[m]["ci_high"])) if m in by else "n/a"
+            for m in metrics])
+        t.row_classes.append("summary" if feat == "all" else "")
+    t.note = ("From the bench's aggregate stage (threshold 0.5): sensitivity = TPR among positives, FPR among "
+              "negatives, PPV among predicted positives; n = images in the group; CIs resample patients "
+              "(AUROC: image-level bootstrap). Empty CIs: group below the run's minimum size.")
+    return t
+
+
+def _model_table_from_predictions(data: RunData, model: str, target: Any, tid: str, threshold: float,
+                                  n_boot: int) -> Optional[Table]:
     import fastxai.eval as fe
 
     p = data.predictions
-    p = p[p["model"] == model].drop_duplicates("sample_id").set_index("sample_id").reindex(list(sample_ids))
+    p = p[p["model"] == model]
+    if "target" in p.columns:
+        p = p[p["target"].astype(str) == str(target)]
+    p = p.drop_duplicates("sample_id")
+    s = data.samples.drop_duplicates("sample_id").set_index("sample_id").reindex(p["sample_id"])
     ok = p["y_true"].notna().to_numpy() & p["y_score"].notna().to_numpy()
     if ok.sum() < 2:
         return None
-    y, s = p["y_true"].to_numpy()[ok].astype(int), p["y_score"].to_numpy(dtype=np.float64)[ok]
+    y, sc = p["y_true"].to_numpy()[ok].astype(int), p["y_score"].to_numpy(dtype=np.float64)[ok]
     cols = ["group", "n"] + [W.metric_label(m) for m in CLASSIFIER_METRICS]
     t = Table(tid, f"{model}: classifier metrics by group (threshold {threshold:g}; value [95 % CI])", cols)
     for f in ["all"] + data.group_columns:
-        g = np.array(["all"] * int(ok.sum())) if f == "all" else samples[f].astype(str).to_numpy()[ok]
+        g = np.array(["all"] * int(ok.sum())) if f == "all" else s[f].astype(str).to_numpy()[ok]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rep = fe.group_report(y, y_score=s, sensitive_features={f: g}, metrics=list(CLASSIFIER_METRICS),
+            rep = fe.group_report(y, y_score=sc, sensitive_features={f: g}, metrics=list(CLASSIFIER_METRICS),
                                   threshold=threshold, n_boot=n_boot, ci_quantiles=[0.025, 0.975], random_state=0)
         ci = rep.by_group_ci()
         for i, grp in enumerate(rep.groups):

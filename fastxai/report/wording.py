@@ -19,7 +19,7 @@ METRIC_NAMES = {
     "attribution_localisation": "attribution localisation", "heatmap_auroc": "heat-map AUROC",
     "top_k_intersection": "top-k intersection", "iou": "IoU", "miou": "mIoU", "saporta_iou": "IoU",
     "deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC", "tpr": "sensitivity",
-    "tnr": "specificity", "accuracy": "accuracy", "auroc": "AUROC", "ece": "calibration error (ECE)",
+    "tnr": "specificity", "fpr": "false-positive rate", "ppv": "PPV", "accuracy": "accuracy", "auroc": "AUROC", "ece": "calibration error (ECE)",
     "border_share": "share of attribution on the image border",
     "border_mass": "share of attribution on the image border", "hit_rate": "hit rate (cheXlocalize)",
     "iou_otsu": "IoU (Otsu)", "relevance_mass": "relevance mass accuracy", "relevance_rank": "relevance rank accuracy",

@@ -108,7 +108,7 @@ class FakeRun:
         return pd.DataFrame(columns=["model", "method", "metric", "group_feature", "group", "value", "ci_low",
                                      "ci_high", "n"])
 
-    def maps(self, model, method, sample_ids):
+    def maps(self, model, method, sample_ids, target=None):
         if not self.with_maps or method not in self._maps:
             raise KeyError(f"no maps saved for {method}")
         idx = self._samples.reset_index().set_index("sample_id").loc[list(sample_ids), "index"].to_numpy()
