@@ -25,7 +25,7 @@ from fastxai.report import wording as W
 from fastxai.report.audit import audit_dataset, image_stats
 from fastxai.report.checks import primary_metric, slug
 from fastxai.report.data import RunData, load_run
-from fastxai.report.findings import Context, FindingSettings, compute_findings, make_context
+from fastxai.report.findings import Context, FindingSettings, compute_findings, make_context, settings_from_config
 from fastxai.report.html import df_table, render
 
 __all__ = ["build_report", "report_context", "audit_section"]
@@ -201,8 +201,9 @@ def _versions() -> Dict[str, str]:
 
 def report_context(data: RunData, *, include_images: bool = True,
                    settings: Optional[FindingSettings] = None) -> Dict[str, Any]:
-    """Everything the template needs (findings computed here, over one FDR family)."""
-    settings = settings or FindingSettings()
+    """Everything the template needs (findings computed here, over one FDR family). Settings
+    default to the run config's (``groups.n_boot``, ``groups.ci``, ``groups.min_group_size``)."""
+    settings = settings or settings_from_config(data.config)
     ctx = make_context(data, settings)
     audit = audit_section(data, ctx, settings.min_group_size)
     findings = compute_findings(data, audit["audit"], settings, ctx)

@@ -11,21 +11,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "RUN_DIR/report_public.html with --no-images)")
     parser.add_argument("--no-images", action="store_true",
                         help="leave out every patient image (tables and aggregate figures only), for sharing")
-    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates (resampling patients)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="CI level 1 - alpha and FDR level alpha")
-    parser.add_argument("--min-group-size", type=int, default=30, help="smaller groups are flagged, not tested")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-boot", type=int, default=None,
+                        help="bootstrap replicates, resampling patients (default: the run's groups.n_boot)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="CI level 1 - alpha and FDR level alpha (default: from the run's groups.ci)")
+    parser.add_argument("--min-group-size", type=int, default=None,
+                        help="smaller groups are flagged, not tested (default: the run's groups.min_group_size)")
+    parser.add_argument("--seed", type=int, default=None)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report; prints its path."""
-    from fastxai.report import FindingSettings, build_report
+    from fastxai.report import build_report
+    from fastxai.bench import open_run
+    from fastxai.report.findings import settings_from_config
 
     if not args.run_dir:
         print("fastxai report: give a run folder (RUN_DIR), e.g. fastxai report runs/demo")
         return 2
-    settings = FindingSettings(n_boot=args.n_boot, alpha=args.alpha, seed=args.seed,
-                               min_group_size=args.min_group_size)
+    settings = settings_from_config(open_run(args.run_dir).config)
+    for name in ("n_boot", "alpha", "seed", "min_group_size"):
+        if getattr(args, name) is not None:
+            setattr(settings, name, getattr(args, name))
     path = build_report(args.run_dir, args.out, include_images=not args.no_images, settings=settings)
     print(f"report written to {path}")
     return 0

@@ -55,6 +55,22 @@ class FindingSettings:
     border: float = 0.1
 
 
+def settings_from_config(config: Dict[str, Any]) -> FindingSettings:
+    """Defaults taken from a bench run's resolved config: ``groups.n_boot`` (at least 200),
+    ``groups.ci`` (alpha = 1 − ci), ``groups.min_group_size``, ``groups.seed``, ``metrics.border``."""
+    g = config.get("groups") if isinstance(config, dict) else None
+    m = config.get("metrics") if isinstance(config, dict) else None
+    s = FindingSettings()
+    if isinstance(g, dict):
+        s.n_boot = max(200, int(g.get("n_boot") or s.n_boot))
+        s.alpha = round(1.0 - float(g.get("ci", 1 - s.alpha)), 10)
+        s.min_group_size = int(g.get("min_group_size", s.min_group_size))
+        s.seed = int(g.get("seed", s.seed))
+    if isinstance(m, dict) and m.get("border"):
+        s.border = float(m["border"])
+    return s
+
+
 @dataclass
 class Context:
     """What every check needs: the run, the evaluated units aligned with their samples, their
@@ -83,7 +99,11 @@ def evaluated_units(data: RunData) -> Tuple[List[Any], Optional[List[Any]]]:
     """(sample ids, targets) of the units that have scores, in the samples table's order (all
     samples with predictions, or every sample, when nothing was scored)."""
     sc = data.scores
-    order = {s: i for i, s in enumerate(data.samples["sample_id"])}
+    samples = data.samples
+    split = (data.config.get("split") or {}).get("evaluate") if isinstance(data.config, dict) else None
+    if split and "split" in samples.columns and (samples["split"].astype(str) == str(split)).any():
+        samples = samples[samples["split"].astype(str) == str(split)]  # not the cheXlocalize validation units
+    order = {s: i for i, s in enumerate(samples["sample_id"])}
     if len(sc):
         cols = ["sample_id", "target"] if "target" in sc.columns else ["sample_id"]
         u = sc[cols].drop_duplicates()
@@ -91,8 +111,8 @@ def evaluated_units(data: RunData) -> Tuple[List[Any], Optional[List[Any]]]:
         u = u.assign(_o=u["sample_id"].map(order)).sort_values(["_o"] + cols[1:], kind="stable")
         return u["sample_id"].tolist(), (u["target"].tolist() if "target" in cols else None)
     used = set(data.predictions.get("sample_id", []))
-    ids = [s for s in data.samples["sample_id"] if s in used]
-    return (ids if ids else list(data.samples["sample_id"])), None
+    ids = [s for s in samples["sample_id"] if s in used]
+    return (ids if ids else list(samples["sample_id"])), None
 
 
 def _context(data: RunData, ids: List[Any], targets: Optional[List[Any]], settings: FindingSettings) -> Context:
