@@ -26,7 +26,8 @@ except ImportError:  # Python < 3.11
 
 SUBSET = Path(__file__).resolve().parent / "assets" / "nih_cxr14_subset"
 # A reduced demo for tests: fewer methods and replicates; the planted effects stay detectable.
-QUICK = {"methods": ["Saliency", "IntegratedGradients", "LayerGradCam"], "n_boot": 300}
+QUICK: Dict[str, Any] = {"methods": ["Saliency", "IntegratedGradients", "LayerGradCam"], "n_boot": 300,
+         "metrics": ["pointing_game", "energy_pointing_game", "border_mass"]}
 
 
 def config_text(name: str) -> str:
@@ -43,6 +44,7 @@ def demo_config(name: str, root: Union[str, Path], out: Union[str, Path], cache:
     if quick:
         cfg["methods"] = [m for m in cfg["methods"] if m["name"] in QUICK["methods"]]
         cfg["groups"]["n_boot"] = QUICK["n_boot"]
+        cfg["metrics"]["names"] = QUICK["metrics"]
     return cfg
 
 

@@ -150,7 +150,29 @@ def compute_findings(data: RunData, audit: Any = None, settings: Optional[Findin
     for d in drafts:
         out.extend(d.render(n_tests, settings.alpha))
     order = {"flag": 0, "info": 1, "ok": 2}
-    return sorted(out, key=lambda f: order.get(f.level, 1))
+    return sorted(_merge_unclear(out), key=lambda f: order.get(f.level, 1))
+
+
+def _merge_unclear(found: List[Finding]) -> List[Finding]:
+    """One "no clear difference" finding per model and kind (their statements kept as details)."""
+    out: List[Finding] = []
+    merged: Dict[Tuple[str, str], Finding] = {}
+    for f in found:
+        if f.level != "ok" or f.kind not in ("model_gap", "explanation_gap"):
+            out.append(f)
+            continue
+        key = (f.kind, str(f.subject.get("model", "")))
+        if key not in merged:
+            what = "the classifier's sensitivity or specificity" if f.kind == "model_gap" else "localisation"
+            merged[key] = Finding(f.kind, f"{key[1]}: no clear group difference in {what} for the comparisons "
+                                  "below (every interval includes zero).", "ok", f.anchor, [], [],
+                                  {"model": key[1], "features": []})
+            out.append(merged[key])
+        m = merged[key]
+        m.details += [f"{f.subject.get('method') + ': ' if f.subject.get('method') else ''}{d}" for d in f.details]
+        m.comparisons += f.comparisons
+        m.subject["features"].append(f.subject.get("feature"))
+    return out
 
 
 def _audit_findings(audit: Any) -> List[Finding]:

@@ -33,12 +33,12 @@ def test_group_gap_in_sensitivity_is_stated_with_its_ci(found):
 
 
 def test_no_gap_says_interval_includes_zero(found):
-    spec = [f for f in of(found, "model_gap") if f.subject.get("feature") == "site"]
-    assert spec, "site comparisons must be reported"
-    unclear = [f for f in spec if f.level == "ok"]
-    for f in unclear:
-        assert "includes zero" in f.text
-        assert all("includes zero" in d for d in f.details)
+    ok = [f for f in of(found, "model_gap") if f.level == "ok"]
+    assert len(ok) == 1, "unclear comparisons are merged into one finding per model"
+    f = ok[0]
+    assert "site" in f.subject["features"] and "includes zero" in f.text
+    assert any("site = A" in d for d in f.details)
+    assert all("includes zero" in d for d in f.details)
 
 
 def test_shortcut_on_the_border_is_found_for_site_b_only(found):
