@@ -57,10 +57,12 @@ def claim_all(ctx: Any, cells: List[Tuple[str, str, str, str, Dict[str, Any]]]) 
     """Rank 0 ensures and claims the cells; every rank gets ``{key: run it?}`` (done -> False)."""
     decision: Dict[str, bool] = {}
     if ctx.dist.is_main:
+        t = time.perf_counter()
         for key, stage, model, method, spec in cells:
             ctx.store.ensure(key, stage, model, method, spec)
             decision[key] = ctx.store.status(key) != "done" and ctx.store.claim(key, ctx.owner,
                                                                                 ctx.cfg.run.lease_seconds)
+        ctx.io_seconds += time.perf_counter() - t
     return ctx.dist.broadcast(decision)
 
 
@@ -87,7 +89,9 @@ def run_cell(ctx: Any, claimed: List[str], body: Callable[[], Any],
         done: Dict[str, Dict[str, Any]] = {}
         if ok and ctx.dist.is_main:
             try:
+                t_fin = time.perf_counter()
                 done = finish([r for r, _ in outcomes], time.perf_counter() - t0)
+                ctx.io_seconds += time.perf_counter() - t_fin
             except Exception as exc:  # noqa: BLE001
                 outcomes = [(None, (type(exc).__name__, str(exc), traceback.format_exc(), False))]
                 ok = False
@@ -95,6 +99,7 @@ def run_cell(ctx: Any, claimed: List[str], body: Callable[[], Any],
         if hb:
             hb.__exit__(None, None, None)
     seconds = time.perf_counter() - t0
+    t_store = time.perf_counter()
     if ctx.dist.is_main:
         errors = [e for _, e in outcomes if e is not None]
         for key in claimed:
@@ -103,6 +108,7 @@ def run_cell(ctx: Any, claimed: List[str], body: Callable[[], Any],
             elif not ok:
                 msg = "; ".join(f"rank {i}: {e[0]}: {e[1]}" for i, (_, e) in enumerate(outcomes) if e)
                 ctx.store.fail(key, ctx.owner, msg, "\n".join(e[2] for e in errors), seconds)
+        ctx.io_seconds += time.perf_counter() - t_store
         if not ok and not ctx.quiet:
             print(f"  FAILED: {errors[0][0]}: {errors[0][1]}", flush=True)
     stop = any(e is not None and e[3] for _, e in outcomes)

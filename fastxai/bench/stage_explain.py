@@ -203,7 +203,7 @@ def _body(ctx: Context, model_name: str, method: Any, ekey: str, vkey: str, run_
         if run_e and b not in e_done and (ex is not None or batch["image"] is None):
             if ctx.cfg.run.save_maps and maps is not None:
                 _save_maps(ctx, ekey, b, batch, maps)
-            parts.write_part(ctx.path("parts", ekey), ctx.dist.rank, b, _timing_row(b, batch, ex))
+            parts.write_part(ctx.path("parts", ekey), ctx.dist.rank, b, _timing_row(b, ctx.dist.rank, batch, ex))
         if b not in v_done:
             parts.write_part(ctx.path("parts", vkey), ctx.dist.rank, b, rows)
         ctx.io_seconds += time.perf_counter() - t
@@ -213,9 +213,9 @@ def _body(ctx: Context, model_name: str, method: Any, ekey: str, vkey: str, run_
     return {"state": state if ctx.dist.is_main else None, **totals}
 
 
-def _timing_row(b: int, batch: Dict[str, Any], ex: Optional[Dict[str, Any]]) -> Dict[str, List[Any]]:
+def _timing_row(b: int, rank: int, batch: Dict[str, Any], ex: Optional[Dict[str, Any]]) -> Dict[str, List[Any]]:
     n = 0 if batch["image"] is None else int(batch["image"].shape[0])
-    return {"batch": [b], "n_units": [n], "seconds": [ex["seconds"] if ex else 0.0],
+    return {"batch": [b], "rank": [rank], "n_units": [n], "seconds": [ex["seconds"] if ex else 0.0],
             "model_rows": [ex["rows"] if ex else 0], "grad_rows": [ex["grad_rows"] if ex else 0]}
 
 

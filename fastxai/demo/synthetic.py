@@ -46,6 +46,7 @@ marker, contrast``.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple, Union
@@ -72,8 +73,14 @@ def _patients(rng: np.random.Generator, n_images: int, p_female: float, p_female
     return rows
 
 
-def _background(rng: np.random.Generator, size: int, n_bumps: int) -> np.ndarray:
+@functools.lru_cache(maxsize=4)
+def _grid(size: int) -> Tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    return yy, xx
+
+
+def _background(rng: np.random.Generator, size: int, n_bumps: int) -> np.ndarray:
+    yy, xx = _grid(size)
     img = 0.25 + 0.15 * yy / size
     for _ in range(n_bumps):
         cy, cx = rng.uniform(0, size, 2)
@@ -87,7 +94,7 @@ def _lesion(rng: np.random.Generator, img: np.ndarray, sd_range: Tuple[float, fl
     scale = size / 64.0
     sd = rng.uniform(*sd_range) * scale
     cy, cx = rng.uniform(0.15 * size, 0.85 * size, 2)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    yy, xx = _grid(size)
     img += height * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sd ** 2))
     box = [cx - 2 * sd, cy - 2 * sd, cx + 2 * sd, cy + 2 * sd]
     return [round(float(np.clip(v, 0, size)), 2) for v in box]
