@@ -209,7 +209,7 @@ def _shares(ctx: Context, model: str) -> Dict[str, np.ndarray]:
     have = [m for m in BORDER_METRICS if m in metrics]
     if have:
         mat = ctx.data.score_matrix(model, have[0], ctx.units)
-        return {m: v for m, v in mat.items() if not is_baseline(m)}
+        return {m: mat[m] for m in ctx.data.methods(model) if m in mat}
     shares: Dict[str, np.ndarray] = {}
     targets = set(ctx.targets or [None])
     if len(targets) > 1:  # maps of several classes per sample: only the bench's border_mass is used

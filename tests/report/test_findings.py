@@ -107,3 +107,31 @@ def test_without_maps_there_is_no_border_finding_and_a_note():
     out = compute_findings(data, None, SETTINGS)
     assert not of(out, "border")
     assert any("maps" in n for n in data.notes)
+
+
+class TwoClassRun(FakeRun):
+    """The fake run with a ``target`` column: every score and prediction for classes a and b."""
+
+    def scores(self):
+        s = super().scores()
+        import pandas as pd
+
+        return pd.concat([s.assign(target="a"), s.assign(target="b")], ignore_index=True)
+
+    def predictions(self):
+        p = super().predictions()
+        import pandas as pd
+
+        return pd.concat([p.assign(target="a"), p.assign(target="b", y_score=1 - p["y_score"])], ignore_index=True)
+
+
+def test_units_are_sample_class_pairs():
+    data = load_run(TwoClassRun())
+    ctx = make_context(data, SETTINGS)
+    assert len(ctx.units) == 2 * 240 and ctx.units[0] == ("s000", "a") and ctx.units[1] == ("s000", "b")
+    assert ctx.samples["sample_id"].tolist()[:2] == ["s000", "s000"]
+    mat = data.score_matrix("cnn", "pointing_game", ctx.units)
+    np.testing.assert_array_equal(mat["Good"][0::2], mat["Good"][1::2])
+    out = compute_findings(data, None, SETTINGS, ctx)
+    names = {f.text.split(":")[0] for f in of(out, "model_gap") if f.level != "ok"}
+    assert "cnn (class a)" in names
