@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a full dataset in the bundled NIH subset's layout (annotations.csv + images/) "
                              "instead of the 300 bundled images")
     parser.add_argument("--only", choices=["synthetic", "nih"], default=None, help="run one part only")
-    parser.add_argument("--quick", action="store_true", help="a reduced demo: 3 methods, 300 bootstrap replicates")
+    parser.add_argument("--quick", action="store_true", help="a reduced demo: 3 methods, 3 metrics, 300 bootstrap replicates")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

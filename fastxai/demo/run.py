@@ -26,7 +26,7 @@ except ImportError:  # Python < 3.11
 
 SUBSET = Path(__file__).resolve().parent / "assets" / "nih_cxr14_subset"
 # A reduced demo for tests: fewer methods and replicates; the planted effects stay detectable.
-QUICK: Dict[str, Any] = {"methods": ["Saliency", "IntegratedGradients", "LayerGradCam"], "n_boot": 300,
+QUICK: Dict[str, Any] = {"methods": ["Saliency", "GuidedBackprop", "LayerGradCam"], "n_boot": 300,
          "metrics": ["pointing_game", "energy_pointing_game", "border_mass"]}
 
 
@@ -35,12 +35,25 @@ def config_text(name: str) -> str:
     return resources.files("fastxai.demo").joinpath(f"configs/{name}.toml").read_text()
 
 
+def _csv_columns(path: Path) -> List[str]:
+    """The header of a CSV file (empty when it does not exist)."""
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
+
+
 def demo_config(name: str, root: Union[str, Path], out: Union[str, Path], cache: Union[str, Path],
                 quick: bool = False, n_images: Optional[int] = None) -> Dict[str, Any]:
     """The demo config ``name`` as a dict with its paths filled in (``quick``: the reduced demo)."""
     cfg = tomllib.loads(config_text(name))
     cfg["run"].update(out=str(Path(out).resolve()), cache_dir=str(Path(cache).resolve()))
     cfg["dataset"]["root"] = str(Path(root).resolve())
+    split_col = cfg["dataset"].get("split_column")
+    if split_col and split_col not in _csv_columns(Path(root) / cfg["dataset"].get("csv", "annotations.csv")):
+        del cfg["dataset"]["split_column"]  # a dataset without the bundled split: split by patient
     if quick:
         cfg["methods"] = [m for m in cfg["methods"] if m["name"] in QUICK["methods"]]
         cfg["groups"]["n_boot"] = QUICK["n_boot"]

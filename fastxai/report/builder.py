@@ -110,13 +110,20 @@ def _model_section(data: RunData, ctx: Context, model: str, include_images: bool
     rows = C.timing_rows(data.timings, model)
     timing = {"rows": [{**r, "per_image_ms": W.num(1e3 * r["per_image"], 2),
                         "floor_ms": W.num(1e3 * r["floor_per_image"], 2),
-                        "overhead_pct": W.num(100 * r["overhead"], 0)} for r in rows],
+                        "overhead_pct": _overhead(r["overhead"])} for r in rows],
               "uri": F.timing(rows)}
     section = {"name": model, "id": slug("model", model), "metric": metric, "tables": tables,
                "figures": [f for f in figs if f["uri"]], "timing": timing, "overlays": []}
     if include_images and metric:
         section["overlays"] = _overlays(data, ctx, model, metric)
     return section
+
+
+def _overhead(x: float) -> str:
+    """Engine overhead for the timing table; a floor estimate above the measured time says so."""
+    if not np.isfinite(x):
+        return "n/a"
+    return f"{W.num(100 * x, 0)} %" if x >= 0 else "< 0 % (the floor estimate exceeds the measured time)"
 
 
 def _reliability(data: RunData, model: str, target: Any) -> List[Dict[str, Any]]:

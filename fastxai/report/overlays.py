@@ -2,7 +2,8 @@
 
 Two grids per model: methods × (best, worst, random case by the primary localisation metric),
 and, per group feature, methods × groups (a random case of each group). Every map is divided by
-its own max |a| (shared colour bar from −1 to 1). Only built when the report includes images.
+its own 99th percentile of |a| and clipped to [−1, 1] (sparse gradient maps stay visible; shared
+colour bar). Only built when the report includes images.
 """
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ def _panel(ax: Any, image: np.ndarray, heat: Optional[np.ndarray], boxes: Sequen
     im = None
     if heat is not None:
         h = _fit(heat, img.shape)
-        scale = np.nanmax(np.abs(h)) if np.isfinite(h).any() else 0.0
-        h = h / scale if scale > 0 else np.zeros_like(h)
+        scale = float(np.nanpercentile(np.abs(h), 99)) if np.isfinite(h).any() else 0.0
+        scale = scale if scale > 0 else float(np.nanmax(np.abs(h))) if np.isfinite(h).any() else 0.0
+        h = np.clip(h / scale, -1, 1) if scale > 0 else np.zeros_like(h)
         im = ax.imshow(h, cmap="RdBu_r", vmin=-1, vmax=1, alpha=0.55, interpolation="bilinear")
     from matplotlib.patches import Rectangle
 
@@ -77,7 +79,7 @@ def grid(images: Dict[int, np.ndarray], maps: Dict[str, Dict[int, np.ndarray]],
         axes[r][0].set_ylabel(meth, fontsize=7, rotation=0, ha="right", va="center")
     if im is not None:
         cb = fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02)
-        cb.set_label("attribution ÷ max |attribution| (per map)", fontsize=7)
+        cb.set_label("attribution ÷ its 99th-percentile |value| (per map, clipped)", fontsize=7)
         cb.ax.tick_params(labelsize=6)
     return to_uri(fig, dpi=80)
 

@@ -68,7 +68,7 @@ def test_reports_written(demo):
     result, _, page = demo
     assert result["public"].exists() and "fig-cases" not in result["public"].read_text()
     assert 'id="fig-cases-cnn"' in page and 'id="tab-methods-cnn"' in page
-    for name in ("baseline:centre", "baseline:random", "baseline:edges", "Saliency", "IntegratedGradients"):
+    for name in ("baseline:centre", "baseline:random", "baseline:edges", "Saliency", "GuidedBackprop", "LayerGradCam"):
         assert name in page
 
 
@@ -79,3 +79,34 @@ def test_demo_configs_roundtrip(tmp_path):
         cfg = demo_config(name, tmp_path / "root", tmp_path / "out", tmp_path / "cache")
         assert len(cfg["methods"]) >= 6
         assert tomllib.loads(write_toml(cfg, tmp_path / f"{name}.toml").read_text()) == cfg
+
+
+def test_report_command_on_the_demo_run(demo, tmp_path):
+    from fastxai.cli import main as cli
+
+    result, _, _ = demo
+    out = tmp_path / "shared.html"
+    assert cli(["report", str(result["run_dir"]), "--no-images", "--n-boot", "100", "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "shareable version: no patient images" in page and "fig-cases" not in page
+    assert cli(["report"]) == 2
+
+
+@pytest.mark.realdata
+def test_data_points_the_nih_config_at_a_full_dataset(tmp_path):
+    from pathlib import Path
+
+    from fastxai.bench import load_config
+    from fastxai.demo.run import SUBSET
+
+    repo = Path(__file__).resolve().parents[2]
+    full = next((p for p in (repo.parent / "shared" / "data" / "nih_cxr14_bbox",
+                             repo.parent.parent / "shared" / "data" / "nih_cxr14_bbox") if p.is_dir()), None)
+    if full is None:
+        pytest.skip("../shared/data/nih_cxr14_bbox is absent")
+    bundled = demo_config("nih", SUBSET, tmp_path / "a", tmp_path / "c")
+    assert bundled["dataset"]["split_column"] == "split"
+    cfg = demo_config("nih", full, tmp_path / "b", tmp_path / "c")
+    assert "split_column" not in cfg["dataset"]  # the full set has no bundled split: by patient
+    checked = load_config(str(write_toml(cfg, tmp_path / "nih.toml")))  # schema + data checks
+    assert checked.dataset.root == str(full.resolve())
