@@ -48,6 +48,7 @@ class Audit:
     splits: Any
     flags: List[AuditFlag] = field(default_factory=list)
     min_group_size: int = 30
+    full: Any = None  # every combination of all group columns (3 or more), fewest images first
 
     def flagged(self, kind: str) -> List[AuditFlag]:
         """Flags of one kind."""
@@ -88,15 +89,22 @@ def audit_dataset(samples: Any, boxes: Any, *, group_columns: Sequence[str],
     labels = list(labels) if labels is not None else label_columns(s)
     b = boxes[boxes["sample_id"].isin(s["sample_id"])] if len(boxes) else boxes
     per_img = _box_features(s, b, box_frame)
+    for lab in labels:  # does each positive image carry a box of its finding?
+        name = lab[2:] if lab.startswith("y_") else lab
+        has = set(b.loc[b["finding"].astype(str) == name, "sample_id"]) if "finding" in b.columns else set()
+        if not has and lab in ("label", "y_true") and len(b):
+            has = set(b["sample_id"])  # one unnamed label: any box counts
+        per_img[f"_box_{lab}"] = per_img["sample_id"].isin(has)
     if stats is not None and len(stats):
         s = s.merge(stats.drop(columns=[c for c in ("height", "width") if c in s.columns], errors="ignore"),
                     on="sample_id", how="left")
     s = s.merge(per_img, on="sample_id", how="left")
     groups = {f: _group_table(s, f, labels) for f in group_columns}
     inter = {(a, c): _crosstab(s, a, c) for a, c in itertools.combinations(group_columns, 2)}
+    full = _full_intersection(s, list(group_columns)) if len(group_columns) > 2 else None
     audit = Audit(n_images=len(s), n_patients=int(s["patient_id"].nunique()), n_boxes=int(len(b)),
                   group_columns=list(group_columns), label_columns=labels, groups=groups,
-                  intersections=inter, splits=_split_table(s), min_group_size=min_group_size)
+                  intersections=inter, splits=_split_table(s), min_group_size=min_group_size, full=full)
     audit.flags = _flags(s, audit, under_share)
     return audit
 
@@ -130,8 +138,11 @@ def _group_table(s: Any, feature: str, labels: List[str]) -> Any:
         row: Dict[str, Any] = {"group": level, "images": len(g), "patients": int(g["patient_id"].nunique()),
                                "share": len(g) / max(len(s), 1)}
         for lab in labels:
-            row[f"prevalence {lab}"] = float(pd.to_numeric(g[lab], errors="coerce").mean())
-        row["annotated"] = float((g["n_boxes"] > 0).mean()) if len(g) else np.nan
+            y = pd.to_numeric(g[lab], errors="coerce")
+            row[f"prevalence {lab}"] = float(y.mean())
+            if f"_box_{lab}" in g.columns and (y == 1).any():
+                row[f"positives with a box, {lab}"] = float(g.loc[y == 1, f"_box_{lab}"].mean())
+        row["annotated"] = float((g["n_boxes"] > 0).mean()) if len(g) else np.nan  # images with any box
         row["boxes / image"] = float(g["n_boxes"].mean()) if len(g) else np.nan
         row["box area (median)"] = float(g["box_area"].median()) if g["box_area"].notna().any() else np.nan
         for c, label in PROPERTIES.items():
@@ -149,6 +160,18 @@ def _crosstab(s: Any, a: str, b: str) -> Any:
 
     fill = lambda c: s[c].astype(object).where(s[c].notna(), "(missing)").astype(str)  # noqa: E731
     return pd.crosstab(fill(a), fill(b))
+
+
+def _full_intersection(s: Any, cols: List[str]) -> Any:
+    """Images and patients in every combination of all group columns (empty ones included)."""
+    import pandas as pd
+
+    vals = {c: s[c].astype(object).where(s[c].notna(), "(missing)").astype(str) for c in cols}
+    df = pd.DataFrame(vals).assign(patient_id=s["patient_id"].values)
+    counts = df.groupby(cols).agg(images=("patient_id", "size"), patients=("patient_id", "nunique"))
+    full = pd.MultiIndex.from_product([sorted(vals[c].unique()) for c in cols], names=cols)
+    counts = counts.reindex(full, fill_value=0).reset_index()
+    return counts.sort_values(["images"] + cols, kind="stable").reset_index(drop=True)
 
 
 def _split_table(s: Any) -> Any:

@@ -65,6 +65,9 @@ def audit_view(audit: Any) -> Dict[str, Any]:
     tables = [df_table(t, slug("audit", f), f"Representation by {f}") for f, t in audit.groups.items()]
     tables += [df_table(ct, slug("audit", a, b), f"Intersection {a} × {b} (images)", index=True)
                for (a, b), ct in audit.intersections.items()]
+    if audit.full is not None:
+        tables.append(df_table(audit.full, "audit-all-groups", "Every combination of "
+                               + " × ".join(audit.group_columns) + " (fewest images first)"))
     tables.append(df_table(audit.splits, "audit-splits", "Patients vs images by split"))
     return {"audit": audit, "tables": tables, "flags": audit.flags,
             "summary": f"{audit.n_images} images of {audit.n_patients} patients, {audit.n_boxes} boxes; "

@@ -68,3 +68,20 @@ def test_image_stats():
     assert list(st["height"]) == [4, 4] and list(st["width"]) == [6, 6]
     assert st["intensity_mean"].tolist() == pytest.approx([0.0, 23 / 24])
     assert st["intensity_std"].iloc[1] == pytest.approx(np.std(x[1]))
+
+
+def test_positives_with_a_box_and_the_full_intersection():
+    s, b = table()
+    s["site"] = ["A", "B"] * 5
+    b = b.assign(finding=["lesion", "lesion", "other", "lesion"])
+    s = s.rename(columns={"label": "y_lesion"})
+    a = audit_dataset(s, b, group_columns=["sex", "view_position", "site"], min_group_size=3)
+    sex = a.groups["sex"].set_index("group")
+    # F positives: s0 (lesion boxes) -> 1.0; M positives s2 (only an "other" box), s3 (lesion), s6, s8, s9 -> 1 / 5
+    assert sex.loc["F", "positives with a box, y_lesion"] == pytest.approx(1.0)
+    assert sex.loc["M", "positives with a box, y_lesion"] == pytest.approx(0.2)
+    full = a.full
+    assert len(full) == 2 * 3 * 2 and int(full["images"].sum()) == 10
+    assert full["images"].is_monotonic_increasing
+    row = full[(full["sex"] == "M") & (full["view_position"] == "PA") & (full["site"] == "B")]
+    assert int(row["images"].iloc[0]) == int(((s["sex"] == "M") & (s["view_position"] == "PA") & (s["site"] == "B")).sum())
