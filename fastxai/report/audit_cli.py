@@ -20,8 +20,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.config:
         print("fastxai audit: give a bench config or a run folder, e.g. fastxai audit my_bench.toml")
         return 2
-    audit, path = audit_page(args.config, args.out, min_group_size=args.min_group_size,
-                             image_stats=not args.no_image_stats)
+    from fastxai.bench.errors import ConfigError
+
+    try:
+        audit, path = audit_page(args.config, args.out, min_group_size=args.min_group_size,
+                                 image_stats=not args.no_image_stats)
+    except (FileNotFoundError, ConfigError) as exc:
+        print(f"fastxai audit: {exc}")
+        return 2
     print(f"{audit.n_images} images, {audit.n_patients} patients, {audit.n_boxes} boxes; "
           f"{len(audit.flags)} flag(s)")
     for f in audit.flags:

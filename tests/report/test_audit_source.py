@@ -35,8 +35,15 @@ def test_audit_config_flags_the_planted_imbalance(config, tmp_path):
     assert "age_group = 80+ is under-represented" in page and "<script" not in page
 
 
-def test_audit_of_a_missing_config_names_it(tmp_path):
+def test_audit_of_a_missing_or_bad_config_names_it(tmp_path, capsys):
+    from fastxai.cli import main
     from fastxai.report.audit_source import load_audit
 
     with pytest.raises(FileNotFoundError, match="config"):
         load_audit(tmp_path / "nope.toml")
+    assert main(["audit", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[dataset]\nroot = "."\nlabels = ["x"]\ngroup_colums = ["sex"]\n[[models]]\nname = "m"\narch = "small_cnn"\n')
+    assert main(["audit", str(bad)]) == 2
+    assert "group_colums" in capsys.readouterr().out
