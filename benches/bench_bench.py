@@ -15,7 +15,6 @@ Final numbers must be taken on a quiet machine (1 torch thread per rank).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -126,13 +125,15 @@ def resume_after_kill(cfg: Path, out: Path) -> dict:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = {p.name + p.parent.name for p in (out / "parts").glob("*/*.parquet")}
+    def outputs() -> set:  # part files and compacted results (a small cell can finish between two polls)
+        return {str(p) for p in (out / "parts").glob("*/*.parquet")} | {str(p) for p in (out / "results").glob("*")}
+
+    before = outputs()
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "fastxai", "bench", str(cfg), "--quiet"], env=env())
     first = None
     while proc.poll() is None:
-        now = {p.name + p.parent.name for p in (out / "parts").glob("*/*.parquet")}
-        if now - before and first is None:
+        if first is None and outputs() - before:
             first = time.perf_counter() - t
         time.sleep(0.02)
     total = time.perf_counter() - t

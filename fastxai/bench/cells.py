@@ -45,7 +45,8 @@ class Heartbeat:
         self._thread.join()
 
 
-def _gather(ctx: Any, item: Any) -> List[Any]:
+def gather(ctx: Any, item: Any) -> List[Any]:
+    """``item`` of every rank, in rank order (all ranks call it)."""
     if ctx.dist.world == 1:
         return [item]
     out: List[Any] = [None] * ctx.dist.world
@@ -84,7 +85,7 @@ def run_cell(ctx: Any, claimed: List[str], body: Callable[[], Any],
         except Exception as exc:  # noqa: BLE001 - recorded in the store, the run goes on
             error = (type(exc).__name__, str(exc), traceback.format_exc(), isinstance(exc, (DiskFullError,)) or
                      getattr(exc, "errno", None) == 28)
-        outcomes = _gather(ctx, (result, error))
+        outcomes = gather(ctx, (result, error))
         ok = all(e is None for _, e in outcomes)
         done: Dict[str, Dict[str, Any]] = {}
         if ok and ctx.dist.is_main:

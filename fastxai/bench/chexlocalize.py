@@ -20,8 +20,10 @@ from fastxai.bench.bootstrap import cluster_bootstrap
 def _ci_row(values: np.ndarray, patients: np.ndarray, cfg: Any, base: Dict[str, Any]) -> Dict[str, Any]:
     r = cluster_bootstrap(values, patients, np.zeros(len(values), dtype=np.int64), 1, cfg.chexlocalize.n_boot,
                           cfg.groups.ci, cfg.groups.seed)
+    small = int(r["n"][0]) < cfg.groups.min_group_size  # no interval from a handful of units
     return {**base, "group_feature": "all", "group": "all", "value": float(r["mean"][0]),
-            "ci_low": float(r["low"][0]), "ci_high": float(r["high"][0]), "n": int(r["n"][0]),
+            "ci_low": float("nan") if small else float(r["low"][0]),
+            "ci_high": float("nan") if small else float(r["high"][0]), "n": int(r["n"][0]),
             "n_patients": int(r["n_patients"][0]), "ci_method": "patient"}
 
 

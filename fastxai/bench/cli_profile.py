@@ -17,11 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls (median)")
     parser.add_argument("--trace", default=None, help="write a torch.profiler Chrome trace here")
     parser.add_argument("--json", default=None, help="also write the numbers as JSON here")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the per-stage breakdown."""
-    from fastxai.bench.cli_bench import demo_config
+    from fastxai.bench.cli_bench import demo_config, parse_overrides
     from fastxai.bench.config_load import load_config
     from fastxai.bench.errors import ConfigError
     from fastxai.bench.profile import format_profile, profile_method
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print("usage: fastxai profile CONFIG [--model M] [--method X]  |  fastxai profile --demo", file=sys.stderr)
         return 2
     try:
-        cfg = load_config(path)
+        cfg = load_config(path, parse_overrides(args.set))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

@@ -76,8 +76,12 @@ def read_parts(cell_dir: str, batches: Optional[List[int]] = None) -> Any:
 
     files = part_files(cell_dir)
     keys = sorted(files) if batches is None else [b for b in sorted(batches) if b in files]
-    tables = [pq.read_table(files[b]) for b in keys]
-    return pa.concat_tables(tables) if tables else None
+    tables = [t for t in (pq.read_table(files[b]) for b in keys) if t.num_rows or t.num_columns]
+    nonempty = [t for t in tables if t.num_rows]
+    if not tables:
+        return None
+    # a batch whose images were all unreadable has typeless (null) columns: promote them
+    return pa.concat_tables(nonempty or tables[:1], promote_options="default")
 
 
 def compact(cell_dir: str, out_path: str, empty_schema: Any = None) -> int:

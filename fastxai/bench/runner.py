@@ -151,12 +151,20 @@ def run_bench(config: Union[str, Any], quiet: bool = False, overrides: Optional[
         if ctx.dist.is_main and not ctx.stop:
             ok = run_aggregate(ctx, aggregate_key(ctx), floors)
         ok = ctx.dist.broadcast(ok)
+        _gather_bad_files(ctx)
         if ctx.dist.is_main:
             _finish_run(ctx, time.perf_counter() - t0)
         return 0 if ok and _all_done(ctx) else 1
     finally:
         ctx.store.close()
         ctx.dist.close()
+
+
+def _gather_bad_files(ctx: Context) -> None:
+    """Every rank's unreadable files, on rank 0 (for ``bad_files.csv``)."""
+    from fastxai.bench.cells import gather
+
+    ctx.bad_files = [tuple(b) for rank in gather(ctx, list(ctx.bad_files)) for b in rank]
 
 
 def _all_done(ctx: Context) -> bool:

@@ -68,22 +68,33 @@ def _unit_masks(ctx: Context, units: torch.Tensor, hw: Any) -> Optional[torch.Te
 
 
 def _score_rows(units: torch.Tensor, sids: List[str], targets: torch.Tensor, values: Dict[str, torch.Tensor],
-                curves: Dict[str, torch.Tensor], names: List[str]) -> Dict[str, List[Any]]:
-    rows: Dict[str, List[Any]] = {k: [] for k in ("unit", "sample_id", "target", "kind", "name", "step", "value")}
+                curves: Dict[str, torch.Tensor], names: List[str]) -> Dict[str, Any]:
+    """Long rows (vectorised): one per (unit, measured metric) and per (unit, curve, step)."""
+    n = len(sids)
+    u = units.to(torch.int64).numpy()
+    t = targets.to(torch.int64).numpy()
+    sid = np.asarray(sids, dtype=object)
+    cols: Dict[str, List[Any]] = {k: [] for k in ("unit", "sample_id", "target", "kind", "name", "step", "value")}
 
-    def add(i: int, kind: str, name: str, step: int, value: float) -> None:
-        for k, v in zip(rows, (int(units[i]), sids[i], int(targets[i]), kind, name, step, value)):
-            rows[k].append(v)
+    def add(idx: np.ndarray, kind: str, name: str, step: np.ndarray, value: np.ndarray) -> None:
+        for k, v in zip(cols, (u[idx], sid[idx], t[idx], np.full(idx.size, kind, dtype=object),
+                               np.full(idx.size, name, dtype=object), step, value)):
+            cols[k].append(v)
 
-    for i in range(len(sids)):
-        for name in names:
-            v = float(values[name][i]) if name in values else float("nan")
-            if not np.isnan(v):
-                add(i, "score", name, -1, v)
-        for cname, c in curves.items():
-            for s in range(c.shape[1]):
-                add(i, "curve", cname, s, float(c[i, s]))
-    return rows
+    for name in names:
+        if name in values and n:
+            v = values[name].to(torch.float64).numpy()
+            keep = np.flatnonzero(~np.isnan(v))
+            add(keep, "score", name, np.full(keep.size, -1, dtype=np.int64), v[keep])
+    for cname, c in curves.items():
+        if n:
+            s = c.shape[1]
+            add(np.repeat(np.arange(n), s), "curve", cname, np.tile(np.arange(s, dtype=np.int64), n),
+                c.to(torch.float64).numpy().reshape(-1))
+    empty = {"unit": np.int64, "sample_id": object, "target": np.int64, "kind": object, "name": object,
+             "step": np.int64, "value": np.float64}
+    return {k: (np.concatenate(v) if v else np.empty(0, dtype=empty[k])).tolist() if empty[k] is object
+            else (np.concatenate(v) if v else np.empty(0, dtype=empty[k])) for k, v in cols.items()}
 
 
 def _maps_path(ctx: Context, ekey: str, b: int) -> str:

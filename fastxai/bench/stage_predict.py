@@ -65,6 +65,11 @@ def _body(ctx: Context, name: str, key: str):
     labels = ctx.cfg.dataset.labels
     probs = prob_fn(ctx.cfg, model)
     floor: Dict[str, float] = {}
+    progress = None
+    if ctx.show_progress():
+        from fastxai.bench.progress import bar
+
+        progress = bar(len(todo), f"{name} / predict")
     for b, batch in zip(todo, make_loader(ds, plan, todo, ctx.cfg.run.num_workers)):
         ctx.bad_files.extend(batch["errors"])
         rows: Dict[str, List[Any]] = {"sample_id": [], "target": [], "label": [], "y_true": [], "y_score": []}
@@ -85,6 +90,10 @@ def _body(ctx: Context, name: str, key: str):
         t = time.perf_counter()
         parts.write_part(cell_dir, ctx.dist.rank, b, rows)
         ctx.io_seconds += time.perf_counter() - t
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.close()
     return floor
 
 
@@ -101,8 +110,6 @@ def run_predict(ctx: Context, name: str) -> Dict[str, Any]:
     key = cell_key(spec)
     claimed = [k for k, run in claim_all(ctx, [(key, "predict", name, "", spec)]).items() if run]
     if claimed:
-        if ctx.show_progress():
-            print(f"predict  {name}", flush=True)
 
         def finish(results: List[Any], seconds: float) -> Dict[str, Dict[str, Any]]:
             floor = next((r for r in results if r), {})

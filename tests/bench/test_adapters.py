@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 
 from fastxai.bench.adapters import age_group, coco_to_canonical, nih_to_canonical, voc_to_canonical
 

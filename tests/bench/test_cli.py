@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from fastxai.cli import main
 from tests.bench.conftest import write_config

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 
@@ -96,3 +97,27 @@ def test_dicom_dataset_keeps_no_identifying_header_field(tmp_path):
     text = t.samples.to_csv() + t.boxes.to_csv()
     assert "SECRET-123" not in text and "Doe" not in text and "19700101" not in text
     assert list(t.samples["height0"]) == [8, 8, 8]
+
+
+def test_mask_column(tmp_path):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from fastxai.bench.stage_explain import _unit_masks
+
+    (tmp_path / "img").mkdir()
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "img" / "0.png")
+    m = np.zeros((16, 16), np.uint8)
+    m[4:8, 8:12] = 255
+    Image.fromarray(m).save(tmp_path / "img" / "0_mask.png")
+    pd.DataFrame([{"image": "img/0.png", "finding": "lesion", "mask": "img/0_mask.png", "patient_id": "p",
+                   "sex": "F", "site": "A"}]).to_csv(tmp_path / "annotations.csv", index=False)
+    cfg = write_config(tmp_path / "c.toml", str(tmp_path), str(tmp_path / "o"), str(tmp_path))
+    cfg.write_text(cfg.read_text().replace('group_columns = ["sex", "site"]',
+                                           'group_columns = ["sex", "site"]\nmask_column = "mask"'))
+    t = build_table(load_config(str(cfg)))
+    assert list(t.samples["y_lesion"]) == [1]  # derived from the mask row
+    ctx = SimpleNamespace(unit_masks={0: list(t.masks["mask"])})
+    got = _unit_masks(ctx, torch.tensor([0]), (32, 32))
+    assert got.shape == (1, 32, 32) and got[0, 8:16, 16:24].all() and int(got.sum()) == 64

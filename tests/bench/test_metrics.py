@@ -37,3 +37,20 @@ def test_score_batch_matches_fastxai_eval():
     assert torch.allclose(vals["sparseness"], fe.sparseness(maps).double())
     curve = fe.deletion_curve(prob, x, maps, target=torch.tensor([0, 1, 1]), mode="deletion", step=64)
     assert torch.allclose(curves["deletion"], curve) and torch.allclose(vals["deletion_auc"], fe.curve_auc(curve))
+
+
+def test_randomisation_is_the_last_layer_of_the_cascade():
+    from fastxai.bench.config import MethodSection
+    from fastxai.bench.methods import explainer_factory
+    from fastxai.bench.metrics import randomisation_scores
+    from fastxai.models import SmallCNN
+
+    torch.manual_seed(0)
+    model = SmallCNN(1, 2, width=4).eval()
+    x = torch.randn(3, 1, 16, 16)
+    t = torch.tensor([0, 1, 1])
+    make = explainer_factory(MethodSection(name="Saliency"), 0)
+    got = randomisation_scores(model, make, x, t, ["a", "b", "c"], "top_down", seed=3)
+    ref = fe.model_parameter_randomisation(model, x, t, lambda m, xx, tt: make(m)(xx, tt, ["a", "b", "c"]),
+                                           order="top_down", seed=3)
+    assert torch.equal(got, list(ref.values())[-1].double())

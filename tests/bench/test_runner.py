@@ -4,7 +4,6 @@ from __future__ import annotations
 import errno
 import os
 
-import numpy as np
 import pytest
 
 from fastxai.bench import open_run, run_bench

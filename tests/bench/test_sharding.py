@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastxai.bench import open_run, run_bench
+from fastxai.bench import open_run
 from fastxai.bench.states import ScoreState
 from tests.bench.conftest import PYTHON, REF_METRICS, subprocess_env, write_config
 

@@ -82,3 +82,11 @@ def test_parts_atomic_dedup_and_compaction(tmp_path):
     assert n == 3 and parts.read_table(str(tmp_path / "res.parquet"))["v"].tolist() == [1, 2, 3]
     parts.remove_parts(d)
     assert not os.path.exists(d)
+
+
+def test_empty_batch_part_compacts_with_the_others(tmp_path):
+    d = str(tmp_path / "cell")
+    parts.write_part(d, 0, 0, {"v": [], "s": []})  # every image of the batch was unreadable
+    parts.write_part(d, 0, 1, {"v": [1.5], "s": ["a"]})
+    assert parts.compact(d, str(tmp_path / "r.parquet")) == 1
+    assert parts.read_table(str(tmp_path / "r.parquet"))["s"].tolist() == ["a"]
