@@ -1,6 +1,7 @@
 """The report as a person sees it: opened from disk in headless Chromium (Debian's ``chromium`` and
 ``chromium-driver``, driven by selenium). Skips only where no browser can be had; .ci/run installs
-them. Saves a screenshot (``$FASTXAI_SCREENSHOT_DIR`` or pytest's tmp folder).
+them and sets ``FASTXAI_REQUIRE_BROWSER=1`` once they are there, which turns any skip into a
+failure. Saves a screenshot (``$FASTXAI_SCREENSHOT_DIR`` or pytest's tmp folder).
 """
 import os
 import shutil
@@ -22,14 +23,23 @@ def _which(names):
     return None
 
 
-def open_browser():
-    """A headless Chromium driver, or pytest.skip naming what is missing."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
+def _skip(reason):
+    """Skip, or fail where CI says the browser is installed (FASTXAI_REQUIRE_BROWSER=1)."""
+    if os.environ.get("FASTXAI_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"FASTXAI_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
 
+
+def open_browser():
+    """A headless Chromium driver, or a skip naming what is missing."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        _skip(f"selenium is not installed ({exc}); pip install -e '.[test]'")
     browser, driver = _which(BROWSERS), _which(DRIVERS)
     if browser is None or driver is None:
-        pytest.skip(f"no Chromium here (browser: {browser}, driver: {driver}); apt-get install chromium chromium-driver")
+        _skip(f"no Chromium here (browser: {browser}, driver: {driver}); apt-get install chromium chromium-driver")
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,2400"):
