@@ -6,7 +6,7 @@ floored at 2 / (B + 1)), then one Benjamini–Hochberg pass over all the report'
 each its q-value. The wording needs both: the CI must exclude zero *and* q < alpha.
 
 * Resampling is by **patient** (images of one patient move together): replicate weights are the
-  patient multiplicities of ``fastxai.eval.bootstrap.multiplicities`` (fairlearn's resamples,
+  patient multiplicities of ``fastxai.eval.groups.bootstrap.multiplicities`` (fairlearn's resamples,
   applied to patients) spread over each patient's samples.
 * Method vs baseline: per-sample differences on the same samples (a paired design), mean over
   samples where both are defined.
@@ -84,7 +84,7 @@ class ClusterBootstrap:
     """
 
     def __init__(self, patients: Sequence, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> None:
-        from fastxai.eval.bootstrap import multiplicities
+        from fastxai.eval.groups.bootstrap import multiplicities
 
         codes, uniq = _codes(patients)
         self.n, self.n_boot, self.alpha = len(codes), int(n_boot), float(alpha)

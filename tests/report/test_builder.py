@@ -22,6 +22,23 @@ def test_sections_in_order(pages):
         assert f'id="{tid}"' in full
 
 
+def test_group_table_reliability_and_timing_sections(pages):
+    full, public = pages
+    for page in pages:
+        # method × group: per-group values with gap, ratio and worst group, the baselines as rows
+        tab = page[page.index('id="tab-groups-cnn-pointing-game"'):]
+        tab = tab[:tab.index("</table>")]
+        for col in ("site: gap", "site: ratio", "site: worst", "site = A", "site = B", "baseline:centre"):
+            assert col in tab, col
+        # a reliability diagram per group feature
+        assert 'id="fig-reliability-cnn-1-site"' in page and 'id="fig-reliability-cnn-1-' in page
+    # timing: per method and stage, with the floor and the engine overhead (fake: 0.5 s vs floor 0.4 s)
+    timing = full[full.index('id="timing-model-cnn"'):]
+    timing = timing[:timing.index("</table>")]
+    assert "engine overhead" in timing and "explain" in timing and "Blind" in timing
+    assert "20 %" in timing and "50 %" in timing  # (0.5 - 0.4) / 0.5 and (0.2 - 0.1) / 0.2
+
+
 def test_self_contained(pages):
     for page in pages:
         srcs = re.findall(r'(?:src|href)="([^"]*)"', page)

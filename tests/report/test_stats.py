@@ -21,7 +21,7 @@ def test_bh_keeps_nan_and_ties():
 
 
 def test_weights_follow_patients_and_eval_bootstrap():
-    from fastxai.eval.bootstrap import multiplicities
+    from fastxai.eval.groups.bootstrap import multiplicities
 
     patients = ["a", "b", "a", "c", None, "b"]
     bs = ClusterBootstrap(patients, n_boot=40, seed=3)
