@@ -196,7 +196,7 @@ def _flags(s: Any, audit: Audit, under_share: float) -> List[AuditFlag]:
             g, n = str(r["group"]), int(r["images"])
             if n < m:
                 out.append(AuditFlag("too_small", f"{f} = {g} has {n} images (< {m}): too small to measure; "
-                                     "its group metrics are reported as NaN.", f, g, n))
+                                     "it is shown without a CI and left out of gaps, worst groups and tests.", f, g, n))
             if n_levels > 1 and r["share"] < under_share / n_levels:
                 out.append(AuditFlag("under_represented", f"{f} = {g} is under-represented: {n} of "
                                      f"{audit.n_images} images ({100 * r['share']:.1f} %; an equal share would be "

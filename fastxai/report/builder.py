@@ -90,7 +90,7 @@ def _model_section(data: RunData, ctx: Context, model: str, include_images: bool
     group_table = None
     if metric:
         group_table = T.method_group_table(data, model, metric, s, units, slug("tab-groups", model, metric),
-                                           n_boot=min(st.n_boot, 200))
+                                           n_boot=min(st.n_boot, 200), min_group_size=st.min_group_size)
         tables.append(group_table)
     figs: List[Dict[str, Any]] = [{"id": slug("fig-curves", model), "uri": F.curves(data.curves, model),
                                    "caption": "Deletion and insertion curves (mean over images; dashed: baselines)"}]
@@ -103,9 +103,11 @@ def _model_section(data: RunData, ctx: Context, model: str, include_images: bool
     for f in data.group_columns:
         groups = s[f].astype(object).where(s[f].notna(), None).to_numpy()
         if group_table is not None:
-            figs.append({"id": slug("fig-groups", model, f), "caption": f"{W.metric_label(metric)} by {f}, 95 % CI whiskers",
+            figs.append({"id": slug("fig-groups", model, f),
+                         "caption": f"{W.metric_label(metric)} by {f}, 95 % CI whiskers (no bar: fewer than "
+                                    f"{st.min_group_size} scored samples, too small to measure)",
                          "uri": F.group_bars(group_table.values.get(f, {}), f"{W.metric_label(metric)} by {f}",
-                                             W.metric_label(metric))})
+                                             W.metric_label(metric), st.min_group_size)})
         if ctx.border_shares.get(model):
             fid = slug("fig-border", model) if f == data.group_columns[0] else slug("fig-border", model, f)
             figs.append({"id": fid, "uri": F.border_bars(ctx.border_shares[model], groups, f, st.border),

@@ -32,8 +32,10 @@ def to_uri(fig: Any, dpi: int = 80) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def group_bars(values: Dict[str, Dict[str, tuple]], title: str, ylabel: str) -> Optional[str]:
-    """values: method -> group -> (value, ci_low, ci_high, n). Grouped bars, CI whiskers."""
+def group_bars(values: Dict[str, Dict[str, tuple]], title: str, ylabel: str, min_n: int = 0) -> Optional[str]:
+    """values: method -> group -> (value, ci_low, ci_high, n). Grouped bars, CI whiskers; a group
+    with fewer than ``min_n`` samples for a method gets no bar (too small to measure)."""
+    values = {m: {g: x for g, x in v.items() if len(x) < 4 or x[3] >= min_n} for m, v in values.items()}
     methods = list(values)
     groups = sorted({g for v in values.values() for g in v})
     if not methods or not groups:

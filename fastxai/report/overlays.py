@@ -48,7 +48,8 @@ def _panel(ax: Any, image: np.ndarray, heat: Optional[np.ndarray], boxes: Sequen
 
     for x0, y0, x1, y1 in boxes:
         ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="#00ff66", lw=1.2))
-    ax.set_title(title, fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
     return im
@@ -74,14 +75,16 @@ def grid(images: Dict[int, np.ndarray], maps: Dict[str, Dict[int, np.ndarray]],
             if i is None or i not in maps[meth] or i not in images:
                 ax.axis("off")
                 continue
-            out = _panel(ax, images[i], maps[meth][i], boxes.get(i, []), f"{col}")
+            out = _panel(ax, images[i], maps[meth][i], boxes.get(i, []), "")
             im = out if out is not None else im
-        axes[r][0].set_ylabel(meth, fontsize=7, rotation=0, ha="right", va="center")
+        axes[r][0].set_ylabel(meth, fontsize=8, rotation=0, ha="right", va="center")
+    for c, col in enumerate(columns):  # column labels once, on top (shown even over an empty cell)
+        axes[0][c].set_title(col, fontsize=8)
     if im is not None:
         cb = fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02)
         cb.set_label("attribution ÷ its 99th-percentile |value| (per map, clipped)", fontsize=7)
         cb.ax.tick_params(labelsize=6)
-    return to_uri(fig, dpi=80)
+    return to_uri(fig, dpi=100)
 
 
 def box_lookup(boxes_df: Any, units: Sequence[Tuple[Any, Any]]) -> Dict[int, List[Tuple[float, float, float, float]]]:

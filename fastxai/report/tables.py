@@ -105,8 +105,10 @@ def _group_values(data: RunData, model: str, metric: str, feature: str, meth: st
 
 
 def method_group_table(data: RunData, model: str, metric: str, samples: Any, sample_ids: Sequence,
-                       tid: str, n_boot: int = 200) -> Table:
-    """Rows: methods then baselines; per group feature its groups' values, gap, ratio, worst group."""
+                       tid: str, n_boot: int = 200, min_group_size: int = 0) -> Table:
+    """Rows: methods then baselines; per group feature its groups' values, gap, ratio, worst group.
+    Groups with fewer than ``min_group_size`` scored samples are shown but left out of gap, ratio
+    and worst group (one image must not make the worst group)."""
     features = data.group_columns
     mat = data.score_matrix(model, metric, sample_ids)
     methods = [m for m in data.methods(model) + data.methods(model, baselines=True) if m in mat]
@@ -122,16 +124,18 @@ def method_group_table(data: RunData, model: str, metric: str, samples: Any, sam
         for m in methods:
             vals = {g: per[m].get(g, (np.nan, np.nan, np.nan, 0)) for g in names}
             rows[m] += [fmt_ci(*vals[g][:3]) + f" (n={vals[g][3]})" for g in names]
-            rows[m] += _gap_cells(vals, hib)
+            rows[m] += _gap_cells(vals, hib, min_group_size)
     t = Table(tid, f"{model}: {W.metric_label(metric)} by group (mean [95 % CI], n)", cols,
               [rows[m] for m in methods], ["baseline" if is_baseline(m) else "" for m in methods], values=values)
     t.note = ("gap = largest − smallest group mean; ratio = smallest / largest; worst = the group with the "
-              f"{'lowest' if hib else 'highest'} value. Groups with few samples have wide intervals.")
+              f"{'lowest' if hib else 'highest'} value. Groups with few samples have wide intervals"
+              + (f"; groups with fewer than {min_group_size} scored samples (no CI) are too small to measure and "
+                 "are left out of gap, ratio and worst." if min_group_size > 1 else "."))
     return t
 
 
-def _gap_cells(vals: Dict[str, tuple], hib: bool) -> List[str]:
-    v = {g: x[0] for g, x in vals.items() if np.isfinite(x[0])}
+def _gap_cells(vals: Dict[str, tuple], hib: bool, min_n: int = 0) -> List[str]:
+    v = {g: x[0] for g, x in vals.items() if np.isfinite(x[0]) and x[3] >= min_n}
     if len(v) < 2:
         return ["n/a", "n/a", "n/a"]
     lo, hi = min(v.values()), max(v.values())
