@@ -199,10 +199,42 @@ def _overlays(data: RunData, ctx: Context, model: str, metric: str) -> List[Dict
     return out
 
 
+def _title(data: RunData) -> str:
+    """The config's name, else "Benchmark report: <dataset name>", else the run id."""
+    if data.config.get("name"):
+        return str(data.config["name"])
+    ds = data.config.get("dataset")
+    name = ds.get("name") if isinstance(ds, dict) else None
+    if name:
+        return f"Benchmark report: {name}"
+    return str(data.provenance.get("run_id") or "fastxai benchmark report")
+
+
+def _code_revision() -> Optional[str]:
+    """The git commit of the fastxai checkout that built the report ('+ local changes' when dirty),
+    or None outside a git checkout."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", "."],
+                               capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + (" + local changes" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def _versions() -> Dict[str, str]:
     import importlib
 
     out = {"python": platform.python_version()}
+    rev = _code_revision()
+    if rev:
+        out["fastxai code (git commit)"] = rev
     for mod in ("fastxai", "torch", "numpy", "pandas", "matplotlib", "jinja2"):
         try:
             out[mod] = str(importlib.import_module(mod).__version__)
@@ -223,7 +255,7 @@ def report_context(data: RunData, *, include_images: bool = True,
     methods = list(dict.fromkeys(m for mod in data.models for m in data.methods(mod) + data.methods(mod, True)))
     first = data.models[0] if data.models else None
     return {
-        "title": str(data.config.get("name") or data.provenance.get("run_id") or "fastxai benchmark report"),
+        "title": _title(data),
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "include_images": include_images, "findings": findings, "audit": audit, "models": models,
         "cards": C.method_cards(methods, data.config, data.timings, first),

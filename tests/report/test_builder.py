@@ -72,6 +72,22 @@ def test_findings_and_cards_rendered(pages):
     assert "Integrated" not in full or "Gradients integrated along a straight path" in full
     assert "n_steps = 8" in full
     assert "abc123" in full and "def456" in full  # provenance: dataset and weights hashes
+    n = full.count('class="finding ')
+    flags = full.count('class="finding flag"')
+    assert f"<strong>In short:</strong> {n} findings:" in full
+    assert f'<span class="badge flag">attention</span> {flags} ·' in full
+
+
+def test_title_and_code_revision():
+    from fastxai.report.builder import _code_revision, _title
+    from fastxai.report.data import load_run
+
+    data = load_run(FakeRun())
+    assert _title(data) == "fake <run>"
+    data.config = {"dataset": {"name": "nih-subset"}}
+    assert _title(data) == "Benchmark report: nih-subset"
+    rev = _code_revision()  # a git checkout in the repo, None in an installed copy
+    assert rev is None or len(rev.split()[0]) == 12
 
 
 def test_out_required_without_run_dir():
