@@ -41,6 +41,7 @@ __all__ = sorted(
 # Names served lazily (module __getattr__) so ``import fastxai.attr`` does not import what they need
 # (the summarisers are fastxai.eval metric states).
 _LAZY = {
+    "visualization": "fastxai.attr.visualization",
     **dict.fromkeys(
         ["Summarizer", "SummarizerSingleTensor", "ClassSummarizer", "CommonStats", "Mean", "StdDev", "Var",
          "MSE", "Min", "Max", "Sum", "Count", "StatValue"], "fastxai.attr.summary"),
@@ -53,7 +54,8 @@ def __getattr__(name: str):  # noqa: ANN202 - module attribute hook
         raise AttributeError(f"module 'fastxai.attr' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module.endswith("." + name) else getattr(imported, name)
     globals()[name] = value
     return value
 
