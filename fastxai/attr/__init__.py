@@ -45,6 +45,10 @@ _LAZY = {
     **dict.fromkeys(
         ["Summarizer", "SummarizerSingleTensor", "ClassSummarizer", "CommonStats", "Mean", "StdDev", "Var",
          "MSE", "Min", "Max", "Sum", "Count", "StatValue"], "fastxai.attr.summary"),
+    **dict.fromkeys(
+        ["InterpretableInput", "ImageMaskInput", "InterpretableEmbeddingBase", "TokenReferenceBase",
+         "configure_interpretable_embedding_layer", "remove_interpretable_embedding_layer", "ProductBaselines"],
+        "fastxai.attr.inputs"),
 }
 
 
