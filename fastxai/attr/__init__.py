@@ -38,6 +38,8 @@ __all__ = sorted(
 )
 
 # --- issue 12 (H8): the rest of captum.attr's non-method names. Keep this block last. ---------
+from fastxai.attr.dataloader_attr import DataLoaderAttribution  # noqa: E402
+
 # Names served lazily (module __getattr__) so ``import fastxai.attr`` does not import what they need
 # (the summarisers are fastxai.eval metric states).
 _LAZY = {
@@ -68,4 +70,4 @@ def __dir__() -> list:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = sorted({*__all__, *_LAZY})
+__all__ = sorted({*__all__, *_LAZY, "DataLoaderAttribution"})
