@@ -18,6 +18,7 @@ import fastxai
 COMMANDS: Dict[str, Tuple[str, str]] = {
     "info": ("fastxai.cli_info", "print versions and which backends are active"),
     "demo": ("fastxai.demo.cli", "explain the built-in demo model; writes PNG overlays"),
+    "compat": ("fastxai.cli_compat", "run a method from Captum and from fastxai on your model; compare"),
 }
 
 
