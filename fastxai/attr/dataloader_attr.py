@@ -36,6 +36,14 @@ from fastxai.engine.progress import Progress
 NEED_ATTR, NEED_FORWARD, NO_FORWARD = 0, 1, 2
 
 
+class InputRole:
+    """Captum's names for the roles of dataloader elements."""
+
+    need_attr = NEED_ATTR
+    need_forward = NEED_FORWARD
+    no_forward = NO_FORWARD
+
+
 def _concat_tensors(accum: Optional[Tensor], cur_output: Tensor, _: Any) -> Tensor:
     """Captum's default ``reduce``: concatenate outputs along the batch dimension."""
     return cur_output if accum is None else torch.cat([accum, cur_output])
