@@ -215,7 +215,7 @@ def check(
     extra = dict(fastxai_kwargs or {})
     sync = torch.cuda.is_available() and any(t.is_cuda for t in _tensors(inputs))
 
-    def run_captum() -> Any:
+    def run_captum() -> Any:  # noqa: D401 - local
         _seed_all(seed)
         return theirs.attribute(inputs, **kwargs)
 

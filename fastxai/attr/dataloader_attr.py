@@ -78,6 +78,7 @@ class _Plan:
         self.prebuild = False
 
     def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
+        """Role-0 tensors ((p1 - p0) * B, ...) for local perturbations [p0, p1)."""
         per = [self.ablation.one(inputs, self.ablation.perturbations[p]) for p in range(p0, p1)]
         return tuple(torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*per))
 
@@ -89,6 +90,7 @@ class _Reduce:
         self.run, self.ablation, self.batch, self.out_shape = run, ablation, batch, out_shape
 
     def update(self, p0: int, p1: int, outputs: Tensor) -> None:
+        """Fold outputs (p1 - p0, O) of local perturbations [p0, p1) into their states."""
         for p in range(p0, p1):
             q = self.ablation.perturbations[p]
             self.run.fold(q, outputs[p - p0].reshape(self.out_shape), self.ablation, self.batch)
@@ -129,6 +131,7 @@ class _Run:
         self.out_shapes: Dict[int, torch.Size] = {}
 
     def fold(self, q: int, output: Tensor, ablation: _Ablation, batch: Tuple[Any, ...]) -> None:
+        """state[q] = reduce(state[q], output (B, ...), the batch as perturbation q saw it)."""
         inputs: Any = None
         if self.wants_inputs:
             perturbed = iter(ablation.one(_attr(batch, self.roles), q))

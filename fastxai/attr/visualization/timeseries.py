@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
-from fastxai.attr.visualization.image import SIGNS, normalize_attr
+from fastxai.attr.visualization.image import SIGNS, create_figure, normalize_attr
 
 TIMESERIES_METHODS = ("overlay_individual", "overlay_combined", "colored_graph")
 
@@ -121,7 +121,8 @@ def visualize_timeseries_attr(
             raise AssertionError("x_values must have same length as data")
     else:
         x_values = np.arange(length)
-    fig, axis = _figure(plt_fig_axis, use_pyplot, fig_size, 1 if method == "overlay_combined" else n_channels)
+    fig, axis = create_figure(plt_fig_axis, use_pyplot, fig_size, nrows=1 if method == "overlay_combined" else n_channels,
+                              sharex=True)
     axes = list(axis) if isinstance(axis, np.ndarray) else [axis]
     norm_attr = normalize_attr(attr, sign, outlier_perc)
     cmap, vmin, vmax = _cmap_and_range(sign, cmap)
@@ -143,20 +144,6 @@ def visualize_timeseries_attr(
         if matplotlib.get_backend().lower() != "agg":
             plt.show()
     return fig, axis
-
-
-def _figure(plt_fig_axis: Optional[Tuple[Any, Any]], use_pyplot: bool, fig_size: Tuple[int, int],
-            nrows: int) -> Tuple[Any, Any]:
-    if plt_fig_axis is not None:
-        return plt_fig_axis
-    if use_pyplot:
-        import matplotlib.pyplot as plt
-
-        return plt.subplots(figsize=fig_size, nrows=nrows, sharex=True)
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=fig_size)
-    return fig, fig.subplots(nrows=nrows, sharex=True)
 
 
 def _colorbar(fig: Any, ax: Any, cmap: Any, norm: Any, alpha: float) -> None:
