@@ -82,6 +82,11 @@ class ClassSummarizer(Summarizer):
                 self.summaries[key] = copy.deepcopy(theirs)
         return self
 
+    def sync(self, group: Any = None) -> "ClassSummarizer":
+        """Not available: class labels are arbitrary Python objects and ranks would have to
+        exchange them pickled. Gather the per-rank summarizers yourself and ``merge`` them."""
+        raise NotImplementedError("ClassSummarizer.sync: gather the ranks' summarizers and merge() them")
+
     def reset(self) -> "ClassSummarizer":
         """Forget every observation and class."""
         super().reset()

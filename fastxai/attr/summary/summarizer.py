@@ -7,14 +7,15 @@ list of such dicts for tuple input; None before the first update).
 
 Additions (Captum has none of these): ``update_batch(xs)`` adds the N rows of each (N, *S) tensor
 as N observations in one vectorised step; ``merge(other)`` folds a summarizer built on another
-shard into this one (the stats are mergeable metric states, see :mod:`.stat`); ``reset()``.
+shard into this one (the stats are mergeable metric states, see :mod:`.stat`); ``sync()``
+combines the summaries of all ``torch.distributed`` ranks; ``reset()``.
 Summarizers pickle, so shards can be gathered with ``torch.distributed.all_gather_object`` and
 merged.
 """
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Optional, Tuple, Type, Union
 
 import torch
 from torch import Tensor
@@ -160,6 +161,29 @@ class Summarizer:
                 self._summarizers[i].merge(theirs)
             else:
                 self._summarizers.append(copy.deepcopy(theirs))
+        return self
+
+    def sync(self, group: Any = None) -> "Summarizer":
+        """Combine the summaries of every ``torch.distributed`` rank, in place (a no-op without
+        an initialised process group). Ranks agree first on the input form and count (a rank
+        that saw nothing joins with empty stats; a rank with tuples and one with single tensors
+        raise ``InputError`` on every rank), then every stat syncs as an evaluator metric state."""
+        from fastxai.eval import sync as SY
+
+        if not SY.initialised():
+            return self
+        form = {None: 0, False: 1, True: 2}[self._is_inputs_tuple]
+        high = SY.all_reduce(torch.tensor([len(self._summarizers), form]), "max", group)
+        low = SY.all_reduce(torch.tensor([form or 3]), "min", group)
+        if int(high[1]) == 2 and int(low[0]) == 1:
+            raise InputError("sync: some ranks summarised tuples and others single tensors")
+        if int(high[1]):
+            self._is_inputs_tuple = int(high[1]) == 2
+        if int(high[0]):
+            self._single(int(high[0]) - 1)
+        for single in self._summarizers:
+            for stat in single._stats:
+                stat.sync(group)
         return self
 
     def reset(self) -> "Summarizer":
