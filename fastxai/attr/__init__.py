@@ -54,7 +54,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):  # noqa: ANN202 - module attribute hook
+def __getattr__(name: str) -> object:  # the module attribute hook serving _LAZY
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastxai.attr' has no attribute {name!r}")

@@ -29,8 +29,7 @@ from torch import Tensor
 from fastxai._captum.attribution import Attribution
 from fastxai._captum.errors import InputError
 from fastxai._captum.targets import TargetSelector
-from fastxai.engine.batching import batch_dependent_modules
-from fastxai.engine.perturb import EngineOptions, initial_outputs, run_perturbations
+from fastxai.engine.perturb import EngineOptions, check_batch_independent, initial_outputs, run_perturbations
 from fastxai.engine.progress import Progress
 
 NEED_ATTR, NEED_FORWARD, NO_FORWARD = 0, 1, 2
@@ -101,6 +100,9 @@ class _Forward:
 
     def __init__(self, forward_func: Callable[..., Any], roles: Tuple[int, ...]) -> None:
         self.forward_func, self.roles = forward_func, roles
+        # the engine keys chunk sizes by, and checks BatchNorm on, the model behind a callable
+        self.__self__ = forward_func if isinstance(forward_func, torch.nn.Module) else getattr(
+            forward_func, "__self__", forward_func)
         self.batch: Tuple[Any, ...] = ()
         self.n = 1
 
@@ -140,11 +142,11 @@ class _Run:
 
     def _stackable(self, batch: Tuple[Any, ...], n: int, out: Tensor) -> bool:
         """Whether copies of this batch (n > 1 rows) may share a forward: one output row per input
-        row, role-1 elements batched alike, no BatchNorm in training mode."""
+        row and role-1 elements batched alike."""
         rowwise = out.dim() > 0 and out.shape[0] == n
         others = all(isinstance(b, Tensor) and b.dim() > 0 and b.shape[0] == n
                      for b, r in zip(batch, self.roles) if r == NEED_FORWARD)
-        return rowwise and others and not batch_dependent_modules(self.forward.forward_func)
+        return rowwise and others
 
     def batch_pass(self, batch: Tuple[Any, ...], perturbations: List[int]) -> None:
         """Run ``perturbations`` (global ids, 0 = unperturbed) on one dataloader batch."""
@@ -234,9 +236,8 @@ class DataLoaderAttribution(Attribution):
         n_features = max((int(m.max()) + 1 for m in masks if m.numel()), default=0)
         if not isinstance(perturbations_per_pass, int) or perturbations_per_pass < 1:
             raise InputError(f"perturbations_per_pass must be an integer >= 1, got {perturbations_per_pass!r}")
-        # one adapter per instance: the engine's chunk-size cache is keyed by the callable's identity
-        forward = self.__dict__.setdefault("_forward_adapter", _Forward(self.forward_func, roles))
-        forward.roles = roles
+        forward = _Forward(self.forward_func, roles)
+        check_batch_independent(forward)  # before any forward: BatchNorm in training mode is refused
         run = _Run(forward, roles, masks, bases, reduce, stack_perturbations, max_batch)
         present = sorted(set().union(*[set(torch.unique(m).tolist()) for m in masks]))
         todo = [0] + [f + 1 for f in present]

@@ -131,6 +131,9 @@ def test_batch_aggregating_forward_runs_one_perturbation_per_call():
 
 
 def test_stacking_shares_forwards_and_equals_unstacked():
+    from fastxai.engine.batching import clear_cache
+
+    clear_cache()  # chunk sizes settled by earlier tests (keyed by model identity) would cap stacking
     torch.manual_seed(3)
     model = Counted()
     loader = DataLoader(TensorDataset(torch.randn(12, 4)), batch_size=4)
@@ -170,3 +173,6 @@ def test_bad_arguments_name_them():
     with pytest.raises(InputError, match="attr_method"):
         fa.DataLoaderAttribution(fa.Saliency(model))
     assert isinstance(fa.DataLoaderAttribution(captum_attr.FeatureAblation(model)), fa.Attribution)
+    bn = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)).train()
+    with pytest.raises(InputError, match="BatchNorm"):
+        fa.DataLoaderAttribution(fa.FeatureAblation(bn)).attribute(DataLoader(TensorDataset(torch.randn(4, 4)), batch_size=2))
