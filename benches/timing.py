@@ -34,7 +34,7 @@ def warm_until_settled(fn: Callable[[], object], max_calls: int = 12) -> int:
     """Call ``fn`` until fastxai's chunk-size searches are finished (a short call leaves its
     search to the next one); returns the number of calls made. Steady state is what the
     interleaved pairs then time; the first call is reported apart by each bench."""
-    from fastxai.engine.batching import unfinished_searches
+    from fastxai.engine import unfinished_searches
 
     calls = 0
     while unfinished_searches() and calls < max_calls:

@@ -15,12 +15,10 @@ from fastxai._captum.attribution import (
 )
 from fastxai.attr._gradient import *  # noqa: F401,F403
 from fastxai.attr._gradient import __all__ as _gradient_all
-from fastxai.attr._sampling import *  # noqa: F401,F403
-from fastxai.attr._sampling import __all__ as _sampling_all
-from fastxai.attr.feature_ablation import FeatureAblation
-from fastxai.attr.feature_permutation import FeaturePermutation
-from fastxai.attr.occlusion import Occlusion
-from fastxai.attr.rise import RISE
+from fastxai.attr.perturbation import *  # noqa: F401,F403
+from fastxai.attr.perturbation import __all__ as _perturbation_all
+from fastxai.attr.sampling import *  # noqa: F401,F403
+from fastxai.attr.sampling import __all__ as _sampling_all
 
 __all__ = sorted(
     {
@@ -28,18 +26,13 @@ __all__ = sorted(
         "GradientAttribution",
         "LayerAttribution",
         "PerturbationAttribution",
-        "FeatureAblation",
-        "FeaturePermutation",
-        "Occlusion",
-        "RISE",
+        *_perturbation_all,
         *_gradient_all,
         *_sampling_all,
     }
 )
 
 # --- issue 12 (H8): the rest of captum.attr's non-method names. Keep this block last. ---------
-from fastxai.attr.dataloader_attr import DataLoaderAttribution  # noqa: E402
-
 # Names served lazily (module __getattr__) so ``import fastxai.attr`` does not import what they need
 # (the summarisers are fastxai.eval metric states).
 _LAZY = {
@@ -70,4 +63,4 @@ def __dir__() -> list:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = sorted({*__all__, *_LAZY, "DataLoaderAttribution"})
+__all__ = sorted({*__all__, *_LAZY})

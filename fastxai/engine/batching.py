@@ -15,7 +15,9 @@ import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from fastxai.engine.checks import batch_dependent_modules  # noqa: F401  (kept importable here)
 
 _CACHE: Dict[Tuple[Any, ...], int] = {}
 # Searches left unfinished by a call, per key: (per-row seconds by size, tries by size, worse_in_row).
@@ -186,16 +188,3 @@ class ChunkSizer:
             _PARTIAL.pop(self.key, None)
         # a search resumed from earlier calls may have timed sizes above this call's caps
         self._settled = min(self._settled, self.cap)
-
-
-def batch_dependent_modules(forward_func: Callable[..., Any]) -> list[str]:
-    """Names of modules whose output for one row depends on the other rows of the batch
-    (BatchNorm in training mode), which would make packing rows change the answer."""
-    root = forward_func if isinstance(forward_func, nn.Module) else getattr(forward_func, "__self__", None)
-    if not isinstance(root, nn.Module):
-        return []
-    bad = []
-    for name, m in root.named_modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training:
-            bad.append(name or type(m).__name__)
-    return bad

@@ -20,10 +20,10 @@ import torch
 from torch import Tensor, nn
 
 from fastxai._captum.errors import InputError
-from fastxai._captum.forward import call_forward
-from fastxai._captum.inputs import expand_additional_args
-from fastxai._captum.targets import TargetType, expand_target, select_targets
 from fastxai.engine.batching import ChunkSizer, estimate_row_bytes, model_key
+from fastxai.engine.checks import FiniteFlags, rows_per_step_error
+from fastxai.engine.forward import call_forward, expand_additional_args, slice_rows
+from fastxai.engine.targets import Target, TargetType, select_targets, slice_target  # noqa: F401
 from fastxai.engine.hooks import LayerCapture, describe_layer, root_module
 
 # Step builder: (s0, s1) -> (leaves to differentiate, inputs to call forward_func with or None).
@@ -97,20 +97,6 @@ def differentiate(
             "path (non-differentiable forward, or the tensor is not used)"
         )
     return tuple(grads)  # type: ignore[return-value]
-
-
-def slice_target(target: TargetType, r0: int, r1: int) -> TargetType:
-    """Rows ``[r0, r1)`` of a per-row target (lists and multi-element tensors)."""
-    if isinstance(target, list) or (isinstance(target, Tensor) and target.numel() > 1):
-        return target[r0:r1]
-    return target
-
-
-def slice_rows(args: Optional[Tuple[Any, ...]], r0: int, r1: int) -> Optional[Tuple[Any, ...]]:
-    """Rows ``[r0, r1)`` of every tensor argument with ndim >= 1."""
-    if args is None:
-        return None
-    return tuple(a[r0:r1] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
 
 
 class SavedBytes:
@@ -208,14 +194,26 @@ def iterate_gradients(
     """
     check_dropout(forward_func)
     n_rows = max(1, n_rows)
+    target = Target.of(target)
+    flags = FiniteFlags("step", n_steps)
     sizer: Optional[ChunkSizer] = None
     probe: Optional[SavedBytes] = None
+    if internal_batch_size is None and max_batch is not None and max_batch < n_rows:
+        # a step's N rows go through one forward + backward; splitting them is not
+        # implemented here, so the cap is refused rather than silently exceeded
+        raise rows_per_step_error(max_batch, n_rows, "step")
 
     def make_sizer(row_bytes: int, total: int) -> ChunkSizer:
-        return ChunkSizer(
+        sz = ChunkSizer(
             model_key(forward_func, like, mode_tag), total, row_bytes, max_batch=max_batch,
             max_memory=max_memory, granularity=n_rows, device=like[0].device if like else None,
         )
+        if sz.cap < n_rows and max_memory is not None:
+            raise InputError(
+                f"max_memory={max_memory} bytes holds {sz.cap} rows of forward + backward "
+                f"(~{row_bytes} bytes each), below the {n_rows} rows one step needs; raise it"
+            )
+        return sz
 
     if internal_batch_size is not None:
         steps = max(min_steps, steps_per_chunk_fixed(internal_batch_size, n_rows))
@@ -247,10 +245,10 @@ def iterate_gradients(
                 fwd_inputs = leaves
             if presliced:
                 args = slice_rows(additional_args, s0 * n_rows, s1 * n_rows)
-                tgt = slice_target(target, s0 * n_rows, s1 * n_rows)
+                tgt = target.rows(s0 * n_rows, s1 * n_rows)
             else:
                 args = expand_additional_args(additional_args, k)
-                tgt = expand_target(target, k)
+                tgt = target.expand(k)
             with (probe if probe is not None else contextlib.nullcontext()):
                 raw_out = None if layer is not None else call_forward(forward_func, fwd_inputs, args)
             if layer is None:
@@ -284,6 +282,7 @@ def iterate_gradients(
                     "layer " + ", ".join(describe_layer(forward_func, l) for l in layers),
                     grad_kwargs,
                 )
+        flags.add(out.detach(), s0, s1 - 1)
         yield GradientChunk(s0, s1, grads, tuple(t.detach() for t in captured), out.detach(), is_tuple)
         if sizer is not None:
             sizer.record(k * n_rows, sizer.clock() - t0)
@@ -301,6 +300,7 @@ def iterate_gradients(
         if s1 >= n_steps:
             break
         s0 = s1 - overlap if overlap and s1 - overlap > s0 else s1
+    flags.check()  # NaN / Inf outputs: the same rule (and opt-out) as the perturbation loop
 
 
 def gradients(

@@ -29,7 +29,8 @@ from torch import Tensor
 from fastxai._captum.attribution import Attribution
 from fastxai._captum.errors import InputError
 from fastxai._captum.targets import TargetSelector
-from fastxai.engine.perturb import EngineOptions, check_batch_independent, initial_outputs, run_perturbations
+from fastxai.engine.checks import preflight
+from fastxai.engine.perturb import EngineOptions, initial_outputs, run_perturbations
 from fastxai.engine.progress import Progress
 
 NEED_ATTR, NEED_FORWARD, NO_FORWARD = 0, 1, 2
@@ -228,16 +229,19 @@ class DataLoaderAttribution(Attribution):
             stack_perturbations: (fastxai) None = stack perturbed copies of a batch into shared
                 forwards when the model is row-wise (checked); False = one per forward, as Captum.
         """
-        first, is_tuple = _as_batch(next(iter(dataloader)))
+        try:
+            first, is_tuple = _as_batch(next(iter(dataloader)))
+        except StopIteration:
+            raise InputError("dataloader yields no batches (inputs has 0 examples)") from None
         roles = _check_roles(input_roles, len(first))
         attr0 = _attr(first, roles)
+        preflight(self.forward_func, attr0, max_batch=max_batch)  # before any forward
         bases = _check_baselines(baselines, attr0)
         masks = _check_masks(feature_mask, attr0)
         n_features = max((int(m.max()) + 1 for m in masks if m.numel()), default=0)
         if not isinstance(perturbations_per_pass, int) or perturbations_per_pass < 1:
             raise InputError(f"perturbations_per_pass must be an integer >= 1, got {perturbations_per_pass!r}")
         forward = _Forward(self.forward_func, roles)
-        check_batch_independent(forward)  # before any forward: BatchNorm in training mode is refused
         run = _Run(forward, roles, masks, bases, reduce, stack_perturbations, max_batch)
         present = sorted(set().union(*[set(torch.unique(m).tolist()) for m in masks]))
         todo = [0] + [f + 1 for f in present]

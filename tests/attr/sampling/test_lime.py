@@ -13,7 +13,7 @@ from captum.testing.helpers.basic_models import BasicModel_MultiLayer, BasicMode
 
 from fastxai import backends
 from fastxai._captum.errors import InputError, NonFiniteOutputError
-from fastxai.attr._sampling import (
+from fastxai.attr.sampling import (
     KernelShap,
     Lime,
     LimeBase,
@@ -22,7 +22,8 @@ from fastxai.attr._sampling import (
     ShapleyValues,
     get_exp_kernel_similarity_function,
 )
-from tests.attr._sampling.helpers import assert_scaled_close, captum_pair, scalar_per_batch_forwards, tanh_net
+from tests.attr.models import RowwiseNet
+from tests.attr.sampling.helpers import assert_scaled_close, captum_pair, scalar_per_batch_forwards, tanh_net
 
 PAIRS = [(ca.Lime, Lime), (ca.KernelShap, KernelShap)]
 
@@ -210,13 +211,15 @@ def test_statistical_parity_with_captum():
 
 
 def test_lime_ridge_opt_in_and_seeded_invariance():
-    net = tanh_net(6)
+    # RowwiseNet is exactly batch-invariant, so chunking and backend must not change one bit
+    # (a Linear layer may round differently at another batch size: tests/attr/test_determinism.py)
+    net = RowwiseNet(6)
     x = torch.randn(3, 6, dtype=torch.float64)
     lasso = Lime(net).attribute(x, target=0, n_samples=64, seed=4)
     lasso2 = Lime(net).attribute(x, target=0, n_samples=64, seed=4, max_batch=7)
     with backends.use_backend("torch"):
         lasso3 = Lime(net).attribute(x, target=0, n_samples=64, seed=4, perturbations_per_eval=3)
-    assert torch.equal(lasso, lasso2) and torch.allclose(lasso, lasso3, atol=1e-12)
+    assert torch.equal(lasso, lasso2) and torch.equal(lasso, lasso3)
     ridge0 = Lime(net, interpretable_model=RidgeSurrogate(alpha=1e-9)).attribute(x, target=0, n_samples=64, seed=4)
     lin = Lime(net, interpretable_model=LinearSurrogate()).attribute(x, target=0, n_samples=64, seed=4)
     assert torch.allclose(ridge0, lin, atol=1e-6)
@@ -322,8 +325,37 @@ def test_captum_model_fit_leaves_global_rng_where_captum_does(cls):
             second = method.attribute(x, target=1, feature_mask=mask, n_samples=20)
         return first, second, torch.rand(4)
 
-    import fastxai.attr._sampling as fx_ns
+    import fastxai.attr.sampling as fx_ns
     ref, got = two_calls(ca), two_calls(fx_ns)
     _close(ref[0], got[0])
     _close(ref[1], got[1])
     assert torch.equal(ref[2], got[2])
+
+
+@pytest.mark.parametrize("m,s,tol", [(196, 256, 5e-3), (64, 512, 1e-4)])
+def test_kernel_shap_ill_conditioned_and_nearly_square_match_captum(m, s, tol):
+    """Captum fits scikit-learn's LinearRegression on float32 data; with 196 features from
+    256 samples the design's condition is ~4e4, so a float64 solve lands ~5e-2 of the map's
+    maximum away from Captum's float32 one (the drift the issue reports), and 64 / 512
+    ~5e-4. fastxai's default surrogate fits float32 outputs as scikit-learn does (float32
+    gelsd, cutoff 1e-6), which keeps the difference at float32 solver round-off."""
+    side = 28
+    g = int(m ** 0.5)
+    cells = (torch.arange(side) // (side // g)).clamp(max=g - 1)
+    mask = (cells[:, None] * g + cells[None, :]).reshape(1, 1, side, side)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * side * side, 3)).eval()
+    x = torch.randn(2, 1, side, side)
+    a, b = captum_pair(ca.KernelShap, KernelShap, net, x, quiet=True, target=0, n_samples=s, feature_mask=mask)
+    assert a.dtype == b.dtype == torch.float32
+    err = float((a - b).abs().max() / a.abs().max())
+    assert err <= tol, err
+    # the accurate float64 fit is there on request, and is what drifts from Captum's float32 one
+    ks = KernelShap(net)
+    ks.interpretable_model = LinearSurrogate("float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(1234)
+        c = ks.attribute(x, target=0, n_samples=s, feature_mask=mask)
+    assert float((a - c).abs().max() / a.abs().max()) > tol

@@ -6,7 +6,7 @@ pytest.importorskip("skimage")
 from skimage import segmentation
 
 from fastxai._captum.errors import InputError
-from fastxai.attr._sampling import KernelShap, superpixel_mask
+from fastxai.attr.sampling import KernelShap, superpixel_mask
 
 
 def _images(n=2):

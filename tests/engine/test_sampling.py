@@ -3,7 +3,7 @@ seeded draws (chunk / device independent)."""
 import pytest
 import torch
 
-import fastxai.attr._sampling.samplers as S
+import fastxai.engine.sampling as S
 from fastxai.ops.captum_draws import captum_fit_draw, reference_kernel_shap_captum_draws
 
 CPU = torch.device("cpu")
