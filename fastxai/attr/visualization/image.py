@@ -60,6 +60,22 @@ def _prepare_image(img: np.ndarray) -> np.ndarray:
     return np.clip(img.astype(int), 0, 255)
 
 
+def create_figure(plt_fig_axis: Optional[Tuple[Any, Any]], use_pyplot: bool, fig_size: Tuple[int, int],
+                  **subplots: Any) -> Tuple[Any, Any]:
+    """``plt_fig_axis`` when given, else a new (Figure, Axes or array of Axes): through pyplot
+    when ``use_pyplot``, else matplotlib's object API (``subplots`` go to ``subplots()``)."""
+    if plt_fig_axis is not None:
+        return plt_fig_axis
+    if use_pyplot:
+        import matplotlib.pyplot as plt
+
+        return plt.subplots(figsize=fig_size, **subplots)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=fig_size)
+    return fig, fig.subplots(**subplots)
+
+
 def visualize_image_attr(
     attr: Any,
     original_image: Any = None,
@@ -78,19 +94,10 @@ def visualize_image_attr(
     original_image, masked_image, alpha_scaling; signs: positive, absolute_value, negative, all."""
     import matplotlib
     from matplotlib.colors import LinearSegmentedColormap
-    from matplotlib.figure import Figure
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if plt_fig_axis is not None:
-        fig, ax = plt_fig_axis
-    elif use_pyplot:
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=fig_size)
-    else:
-        fig = Figure(figsize=fig_size)
-        ax = fig.subplots()
+    fig, ax = create_figure(plt_fig_axis, use_pyplot, fig_size)
     img = _to_hwc(original_image)
     if img is not None:
         if np.max(img) <= 1.0:
