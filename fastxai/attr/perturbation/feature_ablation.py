@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple, Union
 
+import torch
 from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.futures import attribute_future
 from fastxai._captum.inputs import BaselineType, TensorOrTuple
 from fastxai.engine.checks import check_masks_match_output
 from fastxai.engine.features import feature_ids, scatter_feature_values
@@ -76,3 +78,21 @@ class FeatureAblation(PerturbationAttribution):
         diff = DifferenceReducer(initial, plan.n_perturbations, difference_dtype(initial))
         run_call(self.forward_func, call, plan, diff, initial)
         return format_result(call, scatter_feature_values(diff.table, masks, ids, call.n, call.inputs))
+
+    def attribute_future(
+        self,
+        inputs: TensorOrTuple,
+        baselines: BaselineType = None,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> "torch.futures.Future[TensorOrTuple]":
+        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``
+        (Captum's ``attribute_future``): a completed future of the same attributions.
+        ``kwargs``: ``max_batch`` / ``max_memory``."""
+        return attribute_future(self, inputs, baselines, target, additional_forward_args, feature_mask,
+                                perturbations_per_eval, show_progress, **kwargs)
+

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.futures import attribute_future
 from fastxai._captum.errors import InputError
 from fastxai.engine.checks import check_masks_match_output
 from fastxai.engine.features import feature_ids, scatter_feature_values
@@ -122,6 +123,24 @@ class ShapleyValueSampling(PerturbationAttribution):
             run_call(self.forward_func, call, plan, credits, initial)
         return format_result(call, _to_attr(credits.values.T, call, initial))
 
+    def attribute_future(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        feature_mask: Any = None,
+        n_samples: int = 25,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> "torch.futures.Future[Any]":
+        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``
+        (Captum's ``attribute_future``): a completed future of the same attributions.
+        ``kwargs``: ``seed``, ``antithetic``, ``max_batch``, ``max_memory``."""
+        return attribute_future(self, inputs, baselines, target, additional_forward_args, feature_mask,
+                                n_samples, perturbations_per_eval, show_progress, **kwargs)
+
 
 class ShapleyValues(ShapleyValueSampling):
     """Exact Shapley values (Captum's ``ShapleyValues``: the average over all M! orders),
@@ -166,3 +185,20 @@ class ShapleyValues(ShapleyValueSampling):
         f = store.values
         vals = shapley_from_coalition_values(f.reshape(2 ** m, -1).to(torch.float64), m).T
         return format_result(call, _to_attr(vals if f.dtype == torch.float64 else vals.float(), call, initial))
+
+    def attribute_future(  # type: ignore[override]
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        feature_mask: Any = None,
+        n_samples: int = 25,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> "torch.futures.Future[Any]":
+        """Exact Shapley values for a futures-returning ``forward_func`` (Captum's signature,
+        inherited there from ShapleyValueSampling; ``n_samples`` is ignored, as in Captum)."""
+        return attribute_future(self, inputs, baselines, target, additional_forward_args, feature_mask,
+                                perturbations_per_eval, show_progress, **kwargs)
