@@ -113,7 +113,7 @@ class ShapleyValueSampling(PerturbationAttribution):
             inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
             feature_mask=feature_mask, perturbations_per_eval=perturbations_per_eval,
             max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
-            desc=f"{self.get_name()} attribution",
+            desc=f"{self.get_name()} attribution", scalar_baselines_in_input_dtype=True,
         )
         m, initial = _coalition_space(self.forward_func, call, type(self).__name__)
         perms = permutation_orders(n_samples, m, call.device, seed, antithetic)
@@ -169,7 +169,7 @@ class ShapleyValues(ShapleyValueSampling):
             inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
             feature_mask=feature_mask, perturbations_per_eval=perturbations_per_eval,
             max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
-            desc=f"{self.get_name()} attribution",
+            desc=f"{self.get_name()} attribution", scalar_baselines_in_input_dtype=True,
         )
         m, initial = _coalition_space(self.forward_func, call, type(self).__name__)
         if m > 30:
