@@ -92,6 +92,7 @@ def test_the_edge_does_not_import_methods():
 PARENTS = {
     "perturbation/occlusion.py": {"fastxai.attr.perturbation.feature_ablation"},
     "perturbation/feature_permutation.py": {"fastxai.attr.perturbation.feature_ablation"},
+    "perturbation/layer_feature_permutation.py": {"fastxai.attr.perturbation.feature_permutation"},
     "sampling/kernel_shap.py": {"fastxai.attr.sampling.lime"},
 }
 SHARED = {"fastxai.attr.sampling.surrogates"}  # public surrogate classes, not a method

@@ -10,18 +10,14 @@ from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.call import format_result, normalize_call
 from fastxai._captum.futures import attribute_future
 from fastxai._captum.inputs import BaselineType, TensorOrTuple
-from fastxai.engine.checks import check_masks_match_output
-from fastxai.engine.features import feature_ids, scatter_feature_values
-from fastxai.engine.perturb import initial_for, run_call
-from fastxai.engine.plans import AblationPlan
-from fastxai.engine.reducers import DifferenceReducer, difference_dtype
+from fastxai.engine.ablation import ablation_attributions
 from fastxai.engine.targets import TargetType
 
 
 class FeatureAblation(PerturbationAttribution):
-    """Captum-compatible FeatureAblation on fastxai's batched engine: an
-    :class:`~fastxai.engine.plans.AblationPlan` and a
-    :class:`~fastxai.engine.reducers.DifferenceReducer`.
+    """Captum-compatible FeatureAblation on fastxai's batched engine
+    (:func:`~fastxai.engine.ablation.ablation_attributions`: an ablation plan and a
+    difference reducer).
 
     ``attribute`` returns, per input, a tensor of the input's shape (N, *S) where every
     element of a feature holds that feature's output drop. With a multi-target (N, K) the
@@ -70,14 +66,7 @@ class FeatureAblation(PerturbationAttribution):
             max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
             desc=f"{self.get_name()} attribution", sparse_inputs=True, broadcast_baselines=True,
         )
-        initial = initial_for(self.forward_func, call)
-        masks = call.feature_masks
-        check_masks_match_output(call.n, initial, masks)
-        ids = feature_ids(masks).to(call.device)
-        plan = AblationPlan(call.baselines, masks, ids)
-        diff = DifferenceReducer(initial, plan.n_perturbations, difference_dtype(initial))
-        run_call(self.forward_func, call, plan, diff, initial)
-        return format_result(call, scatter_feature_values(diff.table, masks, ids, call.n, call.inputs))
+        return format_result(call, ablation_attributions(self.forward_func, call))
 
     def attribute_future(
         self,
