@@ -137,3 +137,19 @@ class LayerAttribution(Attribution):
         return torch.nn.functional.interpolate(
             layer_attribution, interpolate_dims, mode=interpolate_mode
         )
+
+
+class NeuronAttribution(Attribution):
+    """Methods that attribute one neuron of an internal layer to the inputs (Captum's base of
+    the Neuron* classes): ``(forward_func, layer, device_ids=None)``."""
+
+    def __init__(
+        self, forward_func: Callable[..., Any], layer: nn.Module, device_ids: Optional[list] = None
+    ) -> None:
+        super().__init__(forward_func)
+        self.layer = layer
+        self.device_ids = device_ids
+
+    def attribute(self, inputs: Any, neuron_selector: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Implemented by each Neuron* method."""
+        raise NotImplementedError("Deriving class should implement attribute method")

@@ -1,13 +1,16 @@
-"""Perturbing an internal layer (Captum's ``layer_forward_func``): the layer's activations
-become the perturbed "inputs", and a forward that replaces the layer's output (or input)
-with the perturbed rows runs the model on its own inputs, passed after them."""
+"""Perturbing with respect to an internal layer: the layer's activations become the
+perturbed "inputs" of a forward that replaces the layer's output (or input) with the
+perturbed rows and runs the model on its own inputs, passed after them (Captum's
+``layer_forward_func``, :class:`ThroughLayer`); or the model's inputs are perturbed and the
+"output" is one neuron of the layer (Captum's ``neuron_forward_func``, :class:`NeuronOutput`)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
+from fastxai._captum.errors import InputError
 from fastxai.engine.forward import call_forward
 from fastxai.engine.hooks import LayerCapture
 
@@ -38,3 +41,39 @@ class ThroughLayer:
         rows = tuple(args[: self.n_layer])
         with LayerCapture(self.forward_func, self.layer, self.use_input, replace=rows):
             return self.forward_func(*args[self.n_layer:])
+
+
+NeuronSelector = Union[int, Tuple[Any, ...], Callable[..., Tensor]]
+
+
+def select_neuron_value(tensors: Tuple[Tensor, ...], selector: NeuronSelector) -> Tensor:
+    """Captum's neuron selection on a layer's tensors (each (rows, ...)): an int or a tuple
+    of ints / slices indexes the single tensor past dim 0 (summed per row when it holds a
+    slice); a callable gets the tensor (or the tuple) and its result is used as it is.
+    (The gradient side's ``engine/wrt.select_neuron`` follows the same rules.)"""
+    if callable(selector):
+        return selector(tensors if len(tensors) > 1 else tensors[0])
+    if len(tensors) != 1:
+        raise InputError("neuron_selector: a layer with several tensors needs a callable selector")
+    t = tensors[0]
+    sel = selector if isinstance(selector, tuple) else (selector,)
+    if len(sel) > t.dim() - 1:
+        raise InputError(f"neuron_selector {selector!r} has {len(sel)} indices but the layer tensor "
+                         f"{tuple(t.shape)} has {t.dim() - 1} dims after the batch")
+    val = t[(slice(None),) + sel]
+    return val.reshape(val.shape[0], -1).sum(dim=1) if any(isinstance(i, slice) for i in sel) else val
+
+
+class NeuronOutput:
+    """``forward(*inputs, *additional_args)`` -> the selected neuron of the layer's output
+    (input, ``use_input``) per row: the model runs as usual and the layer is read on the way."""
+
+    def __init__(self, forward_func: Callable[..., Any], layer: nn.Module, selector: NeuronSelector,
+                 use_input: bool = False) -> None:
+        self.forward_func, self.layer, self.selector, self.use_input = forward_func, layer, selector, use_input
+        self.__self__ = getattr(forward_func, "__self__", forward_func)
+
+    def __call__(self, *args: Any) -> Tensor:
+        with torch.no_grad(), LayerCapture(self.forward_func, self.layer, self.use_input) as cap:
+            self.forward_func(*args)
+        return select_neuron_value(cap.tensors, self.selector)

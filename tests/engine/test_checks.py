@@ -48,6 +48,8 @@ def _cases():
                                  lambda m, x: m.attribute(x, target=0, layer_mask=torch.arange(4).reshape(1, 4, 1, 1))),
         "LayerFeaturePermutation": (lambda f: fa.LayerFeaturePermutation(f, f.conv),
                                     lambda m, x: m.attribute(x, target=0, layer_mask=torch.arange(4).reshape(1, 4, 1, 1))),
+        "NeuronFeatureAblation": (lambda f: fa.NeuronFeatureAblation(f, f.conv),
+                                  lambda m, x: m.attribute(x, (1, 2, 3), feature_mask=MASK)),
         "RISE": (fa.RISE, lambda m, x: m.attribute(x, target=0, n_masks=8, grid_size=2, seed=0)),
         "ShapleyValueSampling": (fa.ShapleyValueSampling, lambda m, x: m.attribute(x, target=0, feature_mask=MASK, n_samples=2)),
         "ShapleyValues": (fa.ShapleyValues, lambda m, x: m.attribute(x, target=0, feature_mask=MASK)),
