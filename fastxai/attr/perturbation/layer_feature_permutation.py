@@ -62,3 +62,8 @@ class LayerFeaturePermutation(LayerAttribution, FeaturePermutation):
             perturbations_per_eval=perturbations_per_eval, seed=seed, max_batch=max_batch,
             max_memory=max_memory,
         )
+
+    def attribute_future(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Not available: Captum 0.9's LayerFeaturePermutation inherits FeaturePermutation's,
+        which permutes the model's inputs rather than the layer."""
+        raise NotImplementedError("attribute_future is not implemented for LayerFeaturePermutation")

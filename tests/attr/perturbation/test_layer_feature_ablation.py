@@ -66,3 +66,10 @@ def test_a_layer_outside_the_forward_is_named():
     net = make(MLP())
     with pytest.raises(AssertionError, match="not called"):
         fa.LayerFeatureAblation(net, torch.nn.Linear(2, 2)).attribute(torch.randn(2, 10, dtype=torch.float64), target=0)
+
+
+def test_attribute_future_is_refused_for_the_layer_variants():
+    net = make(MLP())
+    for cls in (fa.LayerFeatureAblation, fa.LayerFeaturePermutation):
+        with pytest.raises(NotImplementedError):
+            cls(net, net.net[1]).attribute_future(torch.randn(3, 10, dtype=torch.float64))
