@@ -76,6 +76,13 @@ def workloads(families: List[str], small: bool) -> Dict[str, Callable[[], object
             "IntegratedGradients conv": lambda: fa.IntegratedGradients(conv).attribute(x, target=tgt, n_steps=50),
             "IntegratedGradients MLP": lambda: fa.IntegratedGradients(mlp).attribute(xt, target=0, n_steps=50),
             "GradientShap conv": lambda: fa.GradientShap(conv).attribute(x, torch.zeros(4, 3, side, side), target=tgt, n_samples=20, seed=0),
+            "Saliency conv": lambda: fa.Saliency(conv).attribute(x, target=tgt),
+            "DeepLift conv": lambda: fa.DeepLift(conv).attribute(x, target=tgt),
+            "NoiseTunnel(IG) conv": lambda: fa.NoiseTunnel(fa.IntegratedGradients(conv)).attribute(
+                x, nt_samples=4, stdevs=0.1, target=tgt, n_steps=20),
+            "LayerConductance conv": lambda: fa.LayerConductance(conv, conv[2]).attribute(x, target=tgt, n_steps=20),
+            "LayerIntegratedGradients conv": lambda: fa.LayerIntegratedGradients(conv, conv[2]).attribute(
+                x, target=tgt, n_steps=20),
         })
     return cases
 

@@ -5,7 +5,7 @@ onto the elements. FeatureAblation runs it on the inputs; the layer / neuron var
 layer's activations or with a neuron's value as the output."""
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from torch import Tensor
 
@@ -16,15 +16,24 @@ from fastxai.engine.plans import AblationPlan
 from fastxai.engine.reducers import DifferenceReducer, difference_dtype
 
 
-def ablation_attributions(forward_func: Callable[..., Any], call: Any) -> Tuple[Tensor, ...]:
+Runner = Callable[[AblationPlan, DifferenceReducer, Tensor, Tensor], None]
+
+
+def ablation_attributions(forward_func: Callable[..., Any], call: Any,
+                          run: Optional[Runner] = None) -> Tuple[Tensor, ...]:
     """Per input of ``call`` (a :class:`~fastxai._captum.call.CallRecord` with baselines and
     feature masks), the (O, *S) output drops ``f(x) - f(x with feature j at its baseline)``
-    on every element of feature j, in the output's dtype (Captum's rule, integers included)."""
+    on every element of feature j, in the output's dtype (Captum's rule, integers included).
+    ``run(plan, reducer, initial, ids)`` runs the plan instead of :func:`run_call`
+    (FeatureAblation's incremental path)."""
     initial = initial_for(forward_func, call)
     masks = call.feature_masks
     check_masks_match_output(call.n, initial, masks)
     ids = feature_ids(masks).to(call.device)
     plan = AblationPlan(call.baselines, masks, ids)
     diff = DifferenceReducer(initial, plan.n_perturbations, difference_dtype(initial))
-    run_call(forward_func, call, plan, diff, initial)
+    if run is None:
+        run_call(forward_func, call, plan, diff, initial)
+    else:
+        run(plan, diff, initial, ids)
     return scatter_feature_values(diff.table, masks, ids, call.n, call.inputs)

@@ -6,7 +6,7 @@ import pytest
 captum_attr = pytest.importorskip("captum.attr")
 import fastxai.attr as fa  # noqa: E402
 
-BASES = {"Attribution", "GradientAttribution", "LayerAttribution", "PerturbationAttribution"}
+BASES = {"Attribution", "GradientAttribution", "LayerAttribution", "PerturbationAttribution", "NeuronAttribution"}
 
 
 def _shared():
@@ -17,7 +17,8 @@ def _shared():
 def test_subclass_relations_are_captums():
     names = _shared()
     assert {"FeatureAblation", "Occlusion", "FeaturePermutation", "Lime", "LimeBase", "KernelShap",
-            "ShapleyValueSampling", "ShapleyValues"} <= set(names)
+            "ShapleyValueSampling", "ShapleyValues", "DeepLift", "DeepLiftShap", "LayerDeepLift",
+            "LayerDeepLiftShap", "LRP", "LayerLRP", "GuidedBackprop", "NeuronGradient"} <= set(names)
     diff = [(a, b) for a in names for b in names if a != b
             and issubclass(getattr(fa, a), getattr(fa, b)) != issubclass(getattr(captum_attr, a), getattr(captum_attr, b))]
     assert diff == []

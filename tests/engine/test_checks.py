@@ -13,7 +13,7 @@ import fastxai
 import fastxai.attr as fa
 from fastxai._captum.errors import InputError, NonFiniteOutputError
 from fastxai.engine.checks import allow_non_finite, check_finite, non_finite_allowed, preflight
-from tests.attr._gradient.test_attention import TinyViT
+from tests.attr.attention.test_rollout import TinyViT
 
 
 class Net(nn.Module):
@@ -79,6 +79,23 @@ def _cases():
         "XGradCAM": (lambda f: fa.XGradCAM(f, f.conv), lambda m, x: m.attribute(x, target=0)),
         "EigenCAM": (lambda f: fa.EigenCAM(f, f.conv), lambda m, x: m.attribute(x)),
         "ScoreCAM": (lambda f: fa.ScoreCAM(f, f.conv), lambda m, x: m.attribute(x, target=0)),
+        "LayerDeepLift": (lambda f: fa.LayerDeepLift(f, f.conv), lambda m, x: m.attribute(x, target=0)),
+        "LayerDeepLiftShap": (lambda f: fa.LayerDeepLiftShap(f, f.conv), lambda m, x: m.attribute(x, base, target=0)),
+        "LayerGradientShap": (lambda f: fa.LayerGradientShap(f, f.conv), lambda m, x: m.attribute(x, base, target=0, n_samples=2)),
+        "LayerLRP": (lambda f: fa.LayerLRP(f, f.conv, rules={nn.BatchNorm2d: fa.EpsilonRule()}),
+                     lambda m, x: m.attribute(x, target=0)),
+        "InternalInfluence": (lambda f: fa.InternalInfluence(f, f.conv), lambda m, x: m.attribute(x, target=0, n_steps=4)),
+        "NeuronGradient": (lambda f: fa.NeuronGradient(f, f.conv), lambda m, x: m.attribute(x, (1, 2, 2))),
+        "NeuronIntegratedGradients": (lambda f: fa.NeuronIntegratedGradients(f, f.conv),
+                                      lambda m, x: m.attribute(x, (1, 2, 2), n_steps=4)),
+        "NeuronConductance": (lambda f: fa.NeuronConductance(f, f.conv),
+                              lambda m, x: m.attribute(x, (1, 2, 2), target=0, n_steps=4)),
+        "NeuronDeepLift": (lambda f: fa.NeuronDeepLift(f, f.conv), lambda m, x: m.attribute(x, (1, 2, 2))),
+        "NeuronDeepLiftShap": (lambda f: fa.NeuronDeepLiftShap(f, f.conv), lambda m, x: m.attribute(x, (1, 2, 2), base)),
+        "NeuronGradientShap": (lambda f: fa.NeuronGradientShap(f, f.conv),
+                               lambda m, x: m.attribute(x, (1, 2, 2), base, n_samples=2)),
+        "NeuronGuidedBackprop": (lambda f: fa.NeuronGuidedBackprop(f, f.conv), lambda m, x: m.attribute(x, (1, 2, 2))),
+        "NeuronDeconvolution": (lambda f: fa.NeuronDeconvolution(f, f.conv), lambda m, x: m.attribute(x, (1, 2, 2))),
     }
 
 
@@ -89,7 +106,7 @@ def test_the_catalogue_covers_every_public_method():
     public = {name for name in fa.__all__ if isinstance(getattr(fa, name), type)
               and issubclass(getattr(fa, name), fa.Attribution)
               and name not in ("Attribution", "GradientAttribution", "LayerAttribution",
-                               "PerturbationAttribution")}
+                               "PerturbationAttribution", "NeuronAttribution")}
     assert public - set(CASES) == {"AttentionRollout"}  # needs a ViT: its own test below
 
 
