@@ -5,14 +5,14 @@ perturbed rows and runs the model on its own inputs, passed after them (Captum's
 "output" is one neuron of the layer (Captum's ``neuron_forward_func``, :class:`NeuronOutput`)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from fastxai._captum.errors import InputError
 from fastxai.engine.forward import call_forward
 from fastxai.engine.hooks import LayerCapture
+from fastxai.engine.wrt import NeuronSelector, select_neuron
 
 
 def layer_activations(
@@ -43,30 +43,10 @@ class ThroughLayer:
             return self.forward_func(*args[self.n_layer:])
 
 
-NeuronSelector = Union[int, Tuple[Any, ...], Callable[..., Tensor]]
-
-
-def select_neuron_value(tensors: Tuple[Tensor, ...], selector: NeuronSelector) -> Tensor:
-    """Captum's neuron selection on a layer's tensors (each (rows, ...)): an int or a tuple
-    of ints / slices indexes the single tensor past dim 0 (summed per row when it holds a
-    slice); a callable gets the tensor (or the tuple) and its result is used as it is.
-    (The gradient side's ``engine/wrt.select_neuron`` follows the same rules.)"""
-    if callable(selector):
-        return selector(tensors if len(tensors) > 1 else tensors[0])
-    if len(tensors) != 1:
-        raise InputError("neuron_selector: a layer with several tensors needs a callable selector")
-    t = tensors[0]
-    sel = selector if isinstance(selector, tuple) else (selector,)
-    if len(sel) > t.dim() - 1:
-        raise InputError(f"neuron_selector {selector!r} has {len(sel)} indices but the layer tensor "
-                         f"{tuple(t.shape)} has {t.dim() - 1} dims after the batch")
-    val = t[(slice(None),) + sel]
-    return val.reshape(val.shape[0], -1).sum(dim=1) if any(isinstance(i, slice) for i in sel) else val
-
-
 class NeuronOutput:
     """``forward(*inputs, *additional_args)`` -> the selected neuron of the layer's output
-    (input, ``use_input``) per row: the model runs as usual and the layer is read on the way."""
+    (input, ``use_input``) per row (:func:`~fastxai.engine.wrt.select_neuron`, Captum's rules):
+    the model runs as usual and the layer is read on the way."""
 
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module, selector: NeuronSelector,
                  use_input: bool = False) -> None:
@@ -76,4 +56,4 @@ class NeuronOutput:
     def __call__(self, *args: Any) -> Tensor:
         with torch.no_grad(), LayerCapture(self.forward_func, self.layer, self.use_input) as cap:
             self.forward_func(*args)
-        return select_neuron_value(cap.tensors, self.selector)
+        return select_neuron(cap.tensors, self.selector)

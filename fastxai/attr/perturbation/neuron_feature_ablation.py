@@ -10,7 +10,8 @@ from fastxai._captum.attribution import NeuronAttribution, PerturbationAttributi
 from fastxai._captum.call import format_result, normalize_call
 from fastxai._captum.inputs import BaselineType, TensorOrTuple
 from fastxai.engine.ablation import ablation_attributions
-from fastxai.engine.through_layer import NeuronOutput, NeuronSelector
+from fastxai.engine.through_layer import NeuronOutput
+from fastxai.engine.wrt import NeuronSelector
 
 
 class NeuronFeatureAblation(NeuronAttribution, PerturbationAttribution):
