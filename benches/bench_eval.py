@@ -6,10 +6,13 @@ interleaved (A B A B ...), median of ``--repeats`` (>= 5) rounds; ratios = ancho
 Quantus "as shipped" runs on ``--quantus-maps`` maps (its cost is linear in N: ~95 % is a
 Python-set check over all values) and is scaled to ``--maps``; the scaling is stated in the
 table. fairlearn's bootstrap runs a small ``n_boot`` and is scaled per resample. ``--full`` adds
-fairlearn vs fastxai at the issue's size (1,000,000 rows x 6 groups: the report, 3 rounds; the
-bootstrap, fastxai 1,000 resamples vs fairlearn 10 scaled, 2 rounds - fairlearn needs ~30 s per
-report and ~13 s per resample there).
-Writes benches/results/eval.md.
+the issue-size group rows (``benches/bench_eval_groups.py``: ``group_report`` vs a plain torch
+baseline vs fairlearn at 1,000,000 rows x 6 groups, 1 and 2 threads, ``--report-repeats`` rounds;
+the bootstrap, fastxai 1,000 resamples vs fairlearn 10 scaled, 2 rounds - fairlearn needs ~25 s
+per report and ~13 s per resample there).
+One section alone: ``python benches/bench_eval.py --only report [--large-rows N]`` or
+``--only overlap`` (replaced in place in the results file).
+Writes benches/results/eval.md. Public API only (plus the bench's own baseline).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benches.bench_eval_groups import bench_groups, bench_groups_issue, bench_report_vs_baseline  # noqa: E402
 from benches.timing import interleaved, machine, med  # noqa: E402
 import fastxai.eval as fe  # noqa: E402
 
@@ -165,162 +169,23 @@ def bench_stream(args, rows: List[str]) -> None:
     print(rows[-1], flush=True)
 
 
-def group_data(n: int, seed: int = 0):
-    g = np.random.default_rng(seed)
-    y = (g.random(n) < 0.3).astype(np.int64)
-    s = np.clip(0.3 * y + 0.7 * g.random(n), 0, 1)
-    sf = g.choice(["a", "b", "c", "d", "e", "f"], n)
-    return y, s, sf
-
-
-REPORT_METRICS = ["accuracy", "tpr", "fpr", "selection_rate", "auroc"]
-
-
-def report_fns(y, s, sf):
-    """(fairlearn, fastxai) closures: 5 metrics by group + difference / ratio + DP / EO, each library's way."""
-    import fairlearn.metrics as fl
-    import sklearn.metrics as skm
-
-    yp = (s >= 0.5).astype(np.int64)
-    fl_metrics = {"accuracy": skm.accuracy_score, "tpr": fl.true_positive_rate, "fpr": fl.false_positive_rate,
-                  "selection_rate": fl.selection_rate}
-
-    def run_fairlearn():
-        mf = fl.MetricFrame(metrics=fl_metrics, y_true=y, y_pred=yp, sensitive_features=sf)
-        auc = fl.MetricFrame(metrics=skm.roc_auc_score, y_true=y, y_pred=s, sensitive_features=sf)
-        return mf.difference(), mf.ratio(), auc.by_group, fl.demographic_parity_difference(y, yp, sensitive_features=sf), \
-            fl.equalized_odds_difference(y, yp, sensitive_features=sf)
-
-    def run_fastxai():
-        r = fe.group_report(y, yp, y_score=s, sensitive_features=sf, metrics=REPORT_METRICS)
-        return r.difference(), r.ratio(), r.demographic_parity(), r.equalized_odds()
-
-    return run_fairlearn, run_fastxai
-
-
-def fairlearn_boot_metrics():
-    """The 5 report metrics as one fairlearn MetricFrame on scores (decisions = score >= 0.5)."""
-    import fairlearn.metrics as fl
-    import sklearn.metrics as skm
-
-    def thr(fn):
-        return lambda a, b: fn(a, (np.asarray(b) >= 0.5).astype(np.int64))
-
-    return {"accuracy": thr(skm.accuracy_score), "tpr": thr(fl.true_positive_rate),
-            "fpr": thr(fl.false_positive_rate), "selection_rate": thr(fl.selection_rate),
-            "auroc": skm.roc_auc_score}
-
-
-def bench_groups(args, rows: List[str]) -> None:
-    import fairlearn.metrics as fl
-    import sklearn.metrics as skm
-
-    y, s, sf = group_data(args.rows)
-    run_fairlearn, run_fastxai = report_fns(y, s, sf)
-    t = interleaved({"fairlearn": run_fairlearn, "fastxai": run_fastxai}, args.repeats)
-    rows.append(f"| GroupReport 5 metrics + DP/EO, 6 groups | {args.rows:,} rows | {med(t['fairlearn']):.2f} s | "
-                f"{med(t['fastxai']):.3f} s | {med(t['fairlearn']) / med(t['fastxai']):.0f}x |")
-    print(rows[-1], flush=True)
-
-    n_b = args.boot_rows
-    yb, sb, sfb = group_data(n_b, seed=1)
-    fl_boot = {"accuracy": lambda a, b: skm.accuracy_score(a, b >= 0.5), "auroc": skm.roc_auc_score}
-
-    def boot_fairlearn():
-        fl.MetricFrame(metrics=fl_boot, y_true=yb, y_pred=sb, sensitive_features=sfb, n_boot=args.fl_boot,
-                       ci_quantiles=[0.025, 0.975], random_state=0)
-
-    def boot_fastxai():
-        fe.group_report(yb, y_score=sb, sensitive_features=sfb, metrics=["accuracy", "auroc"], n_boot=args.boot,
-                        ci_quantiles=[0.025, 0.975], random_state=0).by_group_ci()
-
-    t = interleaved({"fairlearn": boot_fairlearn, "fastxai": boot_fastxai}, args.repeats)
-    per_fl = med(t["fairlearn"]) / args.fl_boot
-    per_fx = med(t["fastxai"]) / args.boot
-    rows.append(f"| bootstrap (accuracy + AUROC), same fairlearn resamples | {n_b:,} rows | "
-                f"{per_fl:.3f} s/resample (n_boot={args.fl_boot}, scaled) | {per_fx:.4f} s/resample "
-                f"(n_boot={args.boot}) | {per_fl / per_fx:.0f}x |")
-    print(rows[-1], flush=True)
-
-
-def bench_groups_issue(args, rows: List[str], notes: List[str]) -> None:
-    """fairlearn vs fastxai at the issue's size (1,000,000 rows x 6 groups), interleaved in one run.
-
-    fairlearn takes ~30 s per report and ~13 s per resample here, so the report runs
-    ``--large-repeats`` (default 3) rounds and the bootstrap ``--boot-repeats`` (default 2) rounds;
-    fairlearn's bootstrap runs ``--fl-large-boot`` (default 10) resamples and is scaled per resample.
-    Per-resample cost = (bootstrap call - point-estimate call) / n_boot, both timed in the same rounds.
-    """
-    import fairlearn.metrics as fl
-
-    y, s, sf = group_data(args.large_rows, seed=2)
-    run_fairlearn, run_fastxai = report_fns(y, s, sf)
-    tr = interleaved({"fairlearn": run_fairlearn, "fastxai": run_fastxai}, args.large_repeats)
-    rows.append(f"| GroupReport 5 metrics + DP/EO, 6 groups | {args.large_rows:,} rows | {med(tr['fairlearn']):.2f} s "
-                f"({min(tr['fairlearn']):.1f}–{max(tr['fairlearn']):.1f}) | {med(tr['fastxai']):.3f} s "
-                f"({min(tr['fastxai']):.3f}–{max(tr['fastxai']):.3f}) | "
-                f"{med(tr['fairlearn']) / med(tr['fastxai']):.0f}x |")
-    print(rows[-1], flush=True)
-
-    fl_metrics = fairlearn_boot_metrics()
-    q = [0.025, 0.975]
-
-    def fl_point():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fl.MetricFrame(metrics=fl_metrics, y_true=y, y_pred=s, sensitive_features=sf)
-
-    def fl_boot():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mf = fl.MetricFrame(metrics=fl_metrics, y_true=y, y_pred=s, sensitive_features=sf,
-                                n_boot=args.fl_large_boot, ci_quantiles=q, random_state=0)
-            return mf.by_group_ci, mf.difference_ci()
-
-    def fx_point():
-        return fe.group_report(y, y_score=s, sensitive_features=sf, metrics=REPORT_METRICS).by_group
-
-    def fx_boot():
-        r = fe.group_report(y, y_score=s, sensitive_features=sf, metrics=REPORT_METRICS, n_boot=args.large_boot,
-                            ci_quantiles=q, random_state=0)
-        return r.by_group_ci(), r.difference_ci()
-
-    t = interleaved({"fl_boot": fl_boot, "fl_point": fl_point, "fx_boot": fx_boot, "fx_point": fx_point},
-                    args.boot_repeats)
-    per_fl = (med(t["fl_boot"]) - med(t["fl_point"])) / args.fl_large_boot
-    per_fx = (med(t["fx_boot"]) - med(t["fx_point"])) / args.large_boot
-    rows.append(f"| bootstrap (5 metrics), same fairlearn resamples | {args.large_rows:,} rows | "
-                f"{per_fl:.2f} s/resample (n_boot={args.fl_large_boot}, scaled) -> {1000 * per_fl / 3600:.1f} h "
-                f"per 1,000 (extrapolated) | {per_fx * 1e3:.1f} ms/resample (n_boot={args.large_boot}: "
-                f"{med(t['fx_boot']):.1f} s per call, measured) | {per_fl / per_fx:.0f}x |")
-    print(rows[-1], flush=True)
-    notes.append(
-        f"Issue-size rows ({args.large_rows:,} rows): the report ran {args.large_repeats} interleaved rounds "
-        f"(fairlearn ~{med(tr['fairlearn']):.0f} s per call makes 5 rounds impractical; min–max in brackets); "
-        f"the bootstrap ran {args.boot_repeats} interleaved rounds of fairlearn n_boot={args.fl_large_boot}, "
-        f"fairlearn point estimate, fastxai n_boot={args.large_boot}, fastxai point estimate; per-resample cost = "
-        f"(median bootstrap call - median point-estimate call) / n_boot (fairlearn point estimate "
-        f"{med(t['fl_point']):.1f} s, bootstrap call {med(t['fl_boot']):.0f} s; fastxai point estimate "
-        f"{med(t['fx_point']):.2f} s). Both libraries draw the same resamples (fairlearn's seeds).")
-
-
 OVERLAP_HEADING = "## IoU at many thresholds (`overlap_at_thresholds`: one pass per map vs a mask per threshold)"
 
 
 def overlap_loop(a: torch.Tensor, s: torch.Tensor, thresholds) -> torch.Tensor:
-    """The former ``overlap_at_thresholds`` (anchor): float64 min-max copy, then per threshold an
-    ``h > t`` mask, its intersection with the annotation and three byte counts."""
-    from fastxai.eval.inputs import prepare
-    from fastxai.eval.overlap import _score_counts, minmax_normalise
-    from fastxai.ops.eval_topk_hits import mask_counts
-
-    h, m, _ = prepare(a, masks=s)
-    h = minmax_normalise(h.to(torch.float64))
+    """The former ``overlap_at_thresholds`` (anchor), plain torch: float64 min-max copy, then per
+    threshold an ``h > t`` mask, its intersection with the annotation and three counts."""
+    n = a.shape[0]
+    h, m = a.reshape(n, -1).to(torch.float64), s.reshape(n, -1)
+    h = h - h.amin(1, keepdim=True)
+    h = h / h.amax(1, keepdim=True)
+    sm = m.sum(1).to(torch.float64)
     cols = []
     for t in thresholds:
         pred = h > t
-        inter, sp, sm = (mask_counts(x).to(torch.float64) for x in (pred & m, pred, m))
-        cols.append(_score_counts(inter, sp, sm, "iou", False))
+        inter, sp = (pred & m).sum(1).to(torch.float64), pred.sum(1).to(torch.float64)
+        iou = inter / (sp + sm - inter)
+        cols.append(torch.where(sp + sm == 0, torch.full_like(iou, float("nan")), iou))
     return torch.stack(cols, 1)
 
 
@@ -346,28 +211,42 @@ def overlap_rows(args) -> List[str]:
     return [OVERLAP_HEADING, *rows, ""]
 
 
-def overlap_main(argv=None) -> None:
-    """Only the overlap rows: ``python -c "import benches.bench_eval as b; b.overlap_main()"``; replaces
-    (or appends) that section of benches/results/eval.md, leaving the rest of the file as it is."""
-    p = argparse.ArgumentParser()
-    p.add_argument("--overlap-maps", type=int, default=1000)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "eval.md"))
-    args = p.parse_args(argv or [])
-    torch.set_num_threads(1)
-    section = overlap_rows(args)
-    section[1:1] = [f"Machine: {machine()}; interleaved, median of {args.repeats} (min–max). Scores identical "
-                    "(checked before timing).", ""]
-    old = open(args.out).read().rstrip("\n").split("\n") if os.path.exists(args.out) else []
-    if OVERLAP_HEADING in old:
-        i = old.index(OVERLAP_HEADING)
+def replace_section(path: str, heading: str, section: List[str]) -> None:
+    """Replace (or append) the ``heading`` section of the results file, leaving the rest as it is."""
+    old = open(path).read().rstrip("\n").split("\n") if os.path.exists(path) else []
+    if heading in old:
+        i = old.index(heading)
         j = next((k for k in range(i + 1, len(old)) if old[k].startswith("## ")), len(old))
         old[i:j] = section
     else:
         old += [""] + section
-    with open(args.out, "w") as f:
+    with open(path, "w") as f:
         f.write("\n".join(old).rstrip("\n") + "\n")
     print("\n".join(section))
+
+
+def section_main(argv=None) -> None:
+    """One section only, replaced in benches/results/eval.md: ``--only overlap`` (the IoU rows) or
+    ``--only report`` (group_report vs the plain torch baseline and fairlearn, 1 and 2 threads)."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", choices=["overlap", "report"], required=True)
+    p.add_argument("--overlap-maps", type=int, default=1000)
+    p.add_argument("--large-rows", type=int, default=1_000_000)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--report-repeats", type=int, default=5)
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "eval.md"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    note = f"Machine: {machine().rsplit(',', 1)[0]}; load average before the run {os.getloadavg()[0]:.1f}."
+    if args.only == "overlap":
+        section = overlap_rows(args)
+        section[1:1] = [note + f" Interleaved, median of {args.repeats} (min–max). Scores identical "
+                        "(checked before timing).", ""]
+        replace_section(args.out, OVERLAP_HEADING, section)
+    else:
+        section = bench_report_vs_baseline(args)
+        section[2:2] = [note, ""]
+        replace_section(args.out, section[0], section)
 
 
 def main(argv=None) -> None:
@@ -384,10 +263,10 @@ def main(argv=None) -> None:
                    help="also top-k, rank accuracy and AUROC vs Quantus, and fairlearn vs fastxai at --large-rows "
                         "(report and bootstrap; ~10 min)")
     p.add_argument("--large-rows", type=int, default=1_000_000)
-    p.add_argument("--large-repeats", type=int, default=3, help="rounds for the report at --large-rows")
     p.add_argument("--large-boot", type=int, default=1000, help="fastxai resamples at --large-rows")
     p.add_argument("--fl-large-boot", type=int, default=10, help="fairlearn resamples at --large-rows (scaled)")
     p.add_argument("--boot-repeats", type=int, default=2, help="rounds for the bootstrap at --large-rows")
+    p.add_argument("--report-repeats", type=int, default=5, help="rounds for group_report vs baseline vs fairlearn")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "eval.md"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -403,6 +282,7 @@ def main(argv=None) -> None:
     bench_groups(args, grp)
     if args.full:
         bench_groups_issue(args, grp, notes)
+    report = bench_report_vs_baseline(args) if args.full else []
     ovl = overlap_rows(args)
     text = "\n".join([
         "# Evaluator bench (`python benches/bench_eval.py " + " ".join(argv or sys.argv[1:]) + "`)",
@@ -415,6 +295,7 @@ def main(argv=None) -> None:
         "## Streaming throughput", *stream, "",
         "## Group metrics", *grp, "",
         *[n + "\n" for n in notes],
+        *report,
         *ovl,
     ])
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -424,4 +305,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if any(a.startswith("--only") for a in sys.argv[1:]):
+        section_main(sys.argv[1:])
+    else:
+        main()

@@ -9,6 +9,11 @@ from typing import Callable, Dict, List
 
 import torch
 
+# Benches measure a process's own chunk-size search (they call clear_cache() to start one): the
+# on-disk calibration cache would hand them a choice from an earlier run — on another day's load.
+# bench_overhead's fresh-process part sets the variable itself for its cold / warm rows.
+os.environ.setdefault("FASTXAI_CALIBRATION_CACHE", "0")
+
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()

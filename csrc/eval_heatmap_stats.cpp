@@ -6,9 +6,11 @@
 // One streaming pass per row gives max, the sums and the mask count; it also keeps the maximum
 // of every group of 1024 pixels, so the first arg-max and the tie hit only re-read the groups
 // that hold the maximum (usually one) instead of the whole row.
-// Sums: partial sums over at most 64 values in the input dtype (per SIMD lane), accumulated in
-// double (float32 maps: relative error ~1e-7 of Σ|h|, the same order as Quantus' own float32
-// sums). float32 rows use AVX-512 (runtime check) when the CPU has it, a portable loop otherwise.
+// Sums: every value is widened to double before it is added (both paths), so finite float32 maps
+// never overflow (P · FLT_MAX << DBL_MAX) and sums carry no float32 rounding; float64 maps sum in
+// double (a row whose sum exceeds the float64 range gives ±inf here; the localisation metrics
+// prescale such rows by a power of two). float32 rows use AVX-512 (runtime check) when the CPU has
+// it, a portable loop otherwise.
 // Non-finite values are detected by a sticky NaN (v*0) and then counted exactly.
 // Rows run in parallel (OpenMP). Same results as fastxai.ops.eval_heatmap_stats.reference_heatmap_stats
 // up to the summation rounding.
@@ -81,24 +83,27 @@ void finish_row(const T* hr, const uint8_t* mr, int64_t p, int sign, T best, con
 template <typename T>
 void row_portable(const T* hr, const uint8_t* mr, int64_t p, int sign, T* gmax, double* o) {
   T best = -std::numeric_limits<T>::infinity();
-  double sum = 0, sum_pos = 0, sum_in = 0, sum_pos_in = 0, nonfinite = 0;
+  double sum = 0, sum_pos = 0, sum_in = 0, sum_pos_in = 0;
+  T nonfinite = 0;
   int64_t count = 0;
   for (int64_t g0 = 0; g0 < p; g0 += kGroup) {
     const int64_t ge = g0 + kGroup < p ? g0 + kGroup : p;
     T gbest = -std::numeric_limits<T>::infinity();
     for (int64_t b = g0; b < ge; b += kBlock) {
       const int64_t e = b + kBlock < ge ? b + kBlock : ge;
-      T s = 0, sp = 0, si = 0, spi = 0, c = 0, z = 0;
+      double s = 0, sp = 0, si = 0, spi = 0, c = 0;
+      T z = 0;
 #pragma omp simd reduction(max : gbest) reduction(+ : s, sp, si, spi, c, z)
       for (int64_t i = b; i < e; ++i) {
         const T raw = hr[i];
         const T v = sign == 1 ? (raw < 0 ? -raw : raw) : (sign == 2 ? (raw > 0 ? raw : T(0)) : raw);
-        const T pos = v > 0 ? v : T(0);
-        const T in = mr[i] != 0 ? T(1) : T(0);
+        const double vd = static_cast<double>(v);  // every value accumulated in double: no overflow, no
+        const double pos = vd > 0 ? vd : 0.0;      // float32 rounding (finite float32 sums fit float64)
+        const double in = mr[i] != 0 ? 1.0 : 0.0;
         gbest = v > gbest ? v : gbest;
-        s += v;
+        s += vd;
         sp += pos;
-        si += in * v;
+        si += in * vd;
         spi += in * pos;
         c += in;
         z += raw * T(0);  // NaN iff some value is NaN or Inf
@@ -113,7 +118,7 @@ void row_portable(const T* hr, const uint8_t* mr, int64_t p, int sign, T* gmax, 
     gmax[g0 / kGroup] = gbest;
     best = gbest > best ? gbest : best;
   }
-  const bool flagged = nonfinite != 0.0 || nonfinite != nonfinite;
+  const bool flagged = nonfinite != T(0) || nonfinite != nonfinite;
   finish_row<T>(hr, mr, p, sign, best, gmax, flagged, sum, sum_pos, sum_in, sum_pos_in, count, o);
 }
 
@@ -128,6 +133,7 @@ __attribute__((target("avx512f,avx512bw"))) inline __m512d hi_pd(__m512 x) {
 __attribute__((target("avx512f,avx512bw"))) void row_avx512(const float* hr, const uint8_t* mr, int64_t p,
                                                              int sign, float* gmax, double* o) {
   const __m512 zero = _mm512_setzero_ps();
+  const __m512d zero_pd = _mm512_setzero_pd();
   const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
   __m512d ds0 = _mm512_setzero_pd(), ds1 = ds0, dp0 = ds0, dp1 = ds0, di0 = ds0, di1 = ds0, dq0 = ds0, dq1 = ds0;
   __m512 z = zero;
@@ -141,7 +147,6 @@ __attribute__((target("avx512f,avx512bw"))) void row_avx512(const float* hr, con
     for (; b + kBlock <= ge; b += kBlock) {
       const __mmask64 mk = _mm512_test_epi8_mask(_mm512_loadu_si512(mr + b), _mm512_loadu_si512(mr + b));
       count += __builtin_popcountll(mk);
-      __m512 s = zero, sp = zero, si = zero, sq = zero;
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
         const __m512 raw = _mm512_loadu_ps(hr + b + 16 * j);
@@ -149,22 +154,21 @@ __attribute__((target("avx512f,avx512bw"))) void row_avx512(const float* hr, con
         if (sign == 1) v = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(raw), absmask));
         else if (sign == 2) v = _mm512_max_ps(raw, zero);
         const __mmask16 k = static_cast<__mmask16>(mk >> (16 * j));
-        const __m512 pos = _mm512_max_ps(v, zero);
+        const __mmask8 klo = static_cast<__mmask8>(k & 0xFF), khi = static_cast<__mmask8>(k >> 8);
         gm = _mm512_max_ps(gm, v);
-        s = _mm512_add_ps(s, v);
-        sp = _mm512_add_ps(sp, pos);
-        si = _mm512_mask_add_ps(si, k, si, v);
-        sq = _mm512_mask_add_ps(sq, k, sq, pos);
+        // every value widened to double before it is added: no overflow, no float32 rounding
+        const __m512d vlo = lo_pd(v), vhi = hi_pd(v);
+        const __m512d plo = _mm512_max_pd(vlo, zero_pd), phi = _mm512_max_pd(vhi, zero_pd);
+        ds0 = _mm512_add_pd(ds0, vlo);
+        ds1 = _mm512_add_pd(ds1, vhi);
+        dp0 = _mm512_add_pd(dp0, plo);
+        dp1 = _mm512_add_pd(dp1, phi);
+        di0 = _mm512_mask_add_pd(di0, klo, di0, vlo);
+        di1 = _mm512_mask_add_pd(di1, khi, di1, vhi);
+        dq0 = _mm512_mask_add_pd(dq0, klo, dq0, plo);
+        dq1 = _mm512_mask_add_pd(dq1, khi, dq1, phi);
         z = _mm512_add_ps(z, _mm512_mul_ps(raw, zero));
       }
-      ds0 = _mm512_add_pd(ds0, lo_pd(s));
-      ds1 = _mm512_add_pd(ds1, hi_pd(s));
-      dp0 = _mm512_add_pd(dp0, lo_pd(sp));
-      dp1 = _mm512_add_pd(dp1, hi_pd(sp));
-      di0 = _mm512_add_pd(di0, lo_pd(si));
-      di1 = _mm512_add_pd(di1, hi_pd(si));
-      dq0 = _mm512_add_pd(dq0, lo_pd(sq));
-      dq1 = _mm512_add_pd(dq1, hi_pd(sq));
     }
     float gbest = _mm512_reduce_max_ps(gm);
     for (; b < ge; ++b) {  // tail of the row (< 64 values), scalar in double
@@ -245,7 +249,7 @@ void heatmap_stats_boxes(std::uintptr_t h_ptr, std::uintptr_t ranges_ptr, std::u
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < n; ++r) {
       std::fill(mrow.begin(), mrow.end(), uint8_t(0));
-      fastxai::rasterise_box_ranges(mrow.data(), rg + r * nb * 6, nb, hh, w);
+      fastxai::rasterise_box_ranges(mrow.data(), rg + r * nb * 6, nb, d, hh, w);
       const T* hr = h + r * p;
       double* o = out + r * kStats;
 #ifdef FASTXAI_X86

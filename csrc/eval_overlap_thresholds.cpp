@@ -311,7 +311,7 @@ void overlap_thresholds_boxes(std::uintptr_t h_ptr, std::uintptr_t ranges_ptr, s
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < n; ++r) {
       std::fill(mrow.begin(), mrow.end(), uint8_t(0));
-      fastxai::rasterise_box_ranges(mrow.data(), rg + r * nb * 6, nb, hh, w);
+      fastxai::rasterise_box_ranges(mrow.data(), rg + r * nb * 6, nb, d, hh, w);
       row_dispatch<T>(h + r * p, mrow.data(), p, thr, t, static_cast<int>(normalise), strict, hist, cuts,
                       pred + r * t, inter + r * t, msum + r);
     }

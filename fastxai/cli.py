@@ -1,44 +1,47 @@
-"""The ``fastxai`` command: ``--version``, ``info`` (active backends), ``demo``."""
+"""The ``fastxai`` command.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; this file only lists them (``COMMANDS``), so adding a command is one
+line here plus its module. Modules are imported when the parser is built, so they must import
+their heavy dependencies inside ``run``.
+"""
 from __future__ import annotations
 
 import argparse
-import platform
+import importlib
 import sys
-from typing import List, Optional
-
-import torch
+from typing import Dict, List, Optional, Tuple
 
 import fastxai
-from fastxai.backends import active_backends
+
+# name -> (module with add_arguments / run, one-line help)
+COMMANDS: Dict[str, Tuple[str, str]] = {
+    "info": ("fastxai.cli_info", "print versions and which backends are active"),
+    "demo": ("fastxai.demo.cli", "explain the built-in demo model; writes PNG overlays"),
+}
 
 
-def _info() -> None:
-    print(f"fastxai {fastxai.__version__}")
-    print(f"python {platform.python_version()} | torch {torch.__version__} | "
-          f"threads {torch.get_num_threads()} | cuda {torch.cuda.is_available()}")
-    for name, on in active_backends().items():
-        print(f"  {name:20s} {'active' if on else 'off'}")
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="fastxai", description="fastxai: fast, Captum-compatible attributions and their evaluation")
+    parser.add_argument("--version", action="version", version=f"fastxai {fastxai.__version__}")
+    sub = parser.add_subparsers(dest="cmd")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(module)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the console script."""
-    parser = argparse.ArgumentParser(prog="fastxai", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"fastxai {fastxai.__version__}")
-    sub = parser.add_subparsers(dest="cmd")
-    sub.add_parser("info", help="print versions and which backends are active")
-    demo = sub.add_parser("demo", help="explain the built-in demo model; writes PNG overlays")
-    demo.add_argument("--out", default="fastxai_out", help="folder for PNG overlays")
-    demo.add_argument("--n-images", type=int, default=8)
+    """Entry point of the console script (and of ``python -m fastxai``)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.cmd == "info":
-        _info()
-    elif args.cmd == "demo":
-        from fastxai.demo.run import main as demo_main
-
-        demo_main(args.out, args.n_images)
-    else:
+    if getattr(args, "_run", None) is None:
         parser.print_help()
-    return 0
+        return 0
+    return int(args._run(args) or 0)
 
 
 if __name__ == "__main__":

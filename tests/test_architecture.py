@@ -122,8 +122,9 @@ def test_shared_pieces_import_no_method():
 
 
 def test_benches_use_the_public_api():
-    public = {"fastxai", "fastxai.attr", "fastxai.engine", "fastxai.eval", "fastxai.metrics"}
-    for name in ("bench_perturbation.py", "bench_sampling.py", "bench_gradient.py", "compare_revisions.py"):
+    public = {"fastxai", "fastxai.attr", "fastxai.engine", "fastxai.eval", "fastxai.metrics", "fastxai.models"}
+    for name in ("bench_perturbation.py", "bench_sampling.py", "bench_gradient.py", "compare_revisions.py",
+                 "bench_incremental.py"):
         for m in _fastxai_imports(ROOT / "benches" / name):
             assert m in public, (name, m)
 

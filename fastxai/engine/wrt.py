@@ -68,7 +68,11 @@ def differentiate(
         )
     try:
         kwargs = {"allow_unused": True, **(grad_kwargs or {})}
-        grads = torch.autograd.grad(out, wrt, torch.ones_like(out), **kwargs)
+        # Differentiate the scalar sum (its gradient is the same ones) rather than pass
+        # grad_outputs=ones_like(out): an explicit grad_outputs makes torch.autograd import
+        # torch.fx.experimental.symbolic_shapes -> sympy on first use (0.5-3 s on a process's
+        # first gradient call; Captum passes none and never pays it). Issue 16.
+        grads = torch.autograd.grad(out.sum(), wrt, **kwargs)
     except RuntimeError as exc:
         raise InputError(f"backward through forward_func failed for {what}: {exc}") from exc
     missing = [i for i, g in enumerate(grads) if g is None]

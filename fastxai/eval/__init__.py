@@ -4,8 +4,7 @@ Modules (one job each): ``state`` (mergeable metric states), ``boxes`` (rasteris
 ``inputs`` (input rules), ``localisation`` / ``overlap`` (heat map vs annotation scores),
 ``faithfulness`` (deletion / insertion, faithfulness correlation, sparseness, complexity), ``road`` (ROAD with
 batched noisy linear imputation), ``otsu`` (cheXlocalize Otsu binarisation), ``randomisation`` (MPRT),
-``groups`` (``group_report``, ``GroupMetrics``), ``group_report`` (``GroupReport``),
-``group_stats`` / ``group_metrics`` / ``group_aggregates`` / ``bootstrap`` (its engine).
+``groups`` (a package: ``group_report``, ``GroupMetrics``, ``GroupReport`` and their engine).
 See docs/evaluator.md for the semantics fixed here.
 """
 from fastxai.eval.boxes import boxes_to_mask

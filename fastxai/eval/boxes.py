@@ -1,6 +1,6 @@
 """Box rasterisation: the one convention fastxai uses to turn boxes into masks.
 
-Convention (documented in docs/notes/eval.md):
+Convention (documented in docs/evaluator.md):
 
 * A 2D box is ``(x0, y0, x1, y1)`` in continuous pixel coordinates, x along W, y along H;
   a 3D box is ``(x0, y0, z0, x1, y1, z1)`` with z along D.
@@ -9,13 +9,15 @@ Convention (documented in docs/notes/eval.md):
   ``ceil(x0 - 0.5) <= i < ceil(x1 - 0.5)``. Integer boxes therefore cover exactly
   ``mask[y0:y1, x0:x1]`` (Python slicing). VOC-style 1-based inclusive boxes convert with
   ``(x0 - 1, y0 - 1, x1, y1)``.
-* Boxes are clipped to the image. A box with ``x1 < x0`` (or y, z), non-finite coordinates,
+* Boxes are clipped to the image, with one ``BoxClippedWarning`` per call giving the number of
+  boxes that extend beyond it (boxes in another pixel frame than the maps score ~0). A box with ``x1 < x0`` (or y, z), non-finite coordinates,
   or with positive area but lying entirely outside the image raises ``InputError``.
   Zero-area boxes (e.g. all-zero padding rows) cover no pixel.
 * Several boxes per image: their union.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence, Tuple, Union
 
 import torch
@@ -81,6 +83,26 @@ def _axis_membership(lo: torch.Tensor, hi: torch.Tensor, length: int) -> torch.T
     return (idx >= start[..., None]) & (idx < stop[..., None])
 
 
+class BoxClippedWarning(UserWarning):
+    """Some boxes extend beyond the annotation frame and are clipped (boxes in another pixel frame?)."""
+
+
+def _warn_clipped(b: torch.Tensor, spatial: Tuple[int, ...]) -> None:
+    """One warning per call with the number of (positive-area) boxes extending beyond the frame."""
+    nd = len(spatial)
+    lo, hi = b[..., :nd], b[..., nd:]
+    extent = torch.tensor(list(reversed(list(spatial))), dtype=torch.float64)
+    beyond = ((lo < 0) | (hi > extent)).any(-1) & (hi > lo).all(-1)
+    k = int(beyond.sum())
+    if k:
+        total = int((hi > lo).all(-1).sum())
+        warnings.warn(
+            f"{k} of {total} boxes extend beyond the annotation frame of size {spatial} (samples "
+            f"{_samples(beyond)}) and are clipped to it. If the boxes are in another pixel frame than the heat "
+            "maps (e.g. the original image), pass image_size= (an int or (H, W)) so the maps are resized to it.",
+            BoxClippedWarning, stacklevel=4)
+
+
 def _checked_boxes(boxes: Boxes, spatial: Sequence[int]) -> Tuple[Tuple[int, ...], torch.Tensor]:
     """(spatial as ints, (N, B, 2·nd) padded boxes) after the shape and coordinate checks."""
     spatial = tuple(int(s) for s in spatial)
@@ -89,6 +111,7 @@ def _checked_boxes(boxes: Boxes, spatial: Sequence[int]) -> Tuple[Tuple[int, ...
         raise InputError(f"spatial must be (H, W) or (D, H, W), got {spatial}")
     b = pad_boxes(boxes, 2 * nd)
     _validate(b, spatial)
+    _warn_clipped(b, spatial)
     return spatial, b
 
 

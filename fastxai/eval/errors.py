@@ -6,6 +6,7 @@ Validation is one reduction per check (no per-sample Python loops).
 """
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import torch
@@ -64,3 +65,10 @@ def check_probabilities(name: str, p: torch.Tensor) -> None:
     if not bool(((p >= 0) & (p <= 1)).all()):
         bad = torch.nonzero(~((p >= 0) & (p <= 1))).flatten()[:10].tolist()
         raise InputError(f"{name} must be probabilities in [0, 1]; bad values at indices {bad}")
+
+
+def check_count(name: str, value: object, minimum: int = 1) -> int:
+    """Raise ``InputError`` naming ``name`` unless ``value`` is an integer >= ``minimum``; return it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)

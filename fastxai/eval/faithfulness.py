@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from fastxai.eval.errors import InputError, check_finite, check_same_n
+from fastxai.eval.errors import InputError, check_count, check_finite, check_same_n
 
 Baseline = Union[str, float, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
 Attributions = Union[torch.Tensor, Any, Callable[..., torch.Tensor]]
@@ -97,7 +97,7 @@ def pixel_ranks(attributions: torch.Tensor, order: str = "most") -> torch.Tensor
 
     ``most``: descending attribution, ties by lowest index; ``least``: ascending, ties by lowest index.
     """
-    a = attributions.reshape(attributions.shape[0], -1)
+    a = attributions.reshape(attributions.shape[0], math.prod(attributions.shape[1:]))
     if order not in ("most", "least"):
         raise InputError(f"order must be most|least, got {order!r}")
     idx = torch.sort(a, dim=1, descending=(order == "most"), stable=True).indices
@@ -132,9 +132,9 @@ def deletion_curve(
     """
     if mode not in ("deletion", "insertion"):
         raise InputError(f"mode must be deletion|insertion, got {mode!r}")
+    check_count("step", step)
+    check_count("max_batch", max_batch)
     target, a = pixel_attributions(forward_func, inputs, attributions, target)
-    if step < 1:
-        raise InputError(f"step must be >= 1, got {step}")
     n, c, h, w = inputs.shape
     p = h * w
     n_steps = math.ceil(p / step)
@@ -200,6 +200,8 @@ def faithfulness_correlation(
     """
     from fastxai.ops.philox import reference_philox_uniform
 
+    check_count("n_runs", n_runs, 2)  # a correlation over runs needs two of them
+    check_count("max_batch", max_batch)
     target = _targets(forward_func, inputs, target)
     a = resolve_attributions(attributions, forward_func, inputs, target)
     a = a.sum(1) if a.dim() == 4 else a
@@ -233,7 +235,7 @@ def faithfulness_correlation(
 
 
 def _flat_abs(attributions: torch.Tensor, quantus_compat: bool) -> torch.Tensor:
-    a = attributions.detach().reshape(attributions.shape[0], -1).to(torch.float64)
+    a = attributions.detach().reshape(attributions.shape[0], math.prod(attributions.shape[1:])).to(torch.float64)
     check_finite("attributions", a)
     if quantus_compat and bool((a != 0).any()):
         a = a / a.abs().amax()

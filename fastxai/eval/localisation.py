@@ -9,33 +9,52 @@ counted) are at the bottom.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+import math
+import warnings
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
 
-from fastxai.eval.boxes import Boxes, box_ranges, boxes_to_mask
+from fastxai.eval.boxes import BoxClippedWarning, Boxes, box_ranges, boxes_to_mask
 from fastxai.eval.errors import InputError
 from fastxai.eval.errors import check_same_n
-from fastxai.eval.inputs import apply_sign, prepare, spatial_shape, to_heatmaps, warn_empty_rows
+from fastxai.eval.inputs import apply_sign, prepare, spatial_shape, streaming_options, to_heatmaps, warn_empty_rows
 from fastxai.eval.state import MeanMetric
 from fastxai.ops.eval_heatmap_auroc import heatmap_auroc_op
 from fastxai.ops.eval_heatmap_stats import COL, heatmap_stats, heatmap_stats_boxes
 from fastxai.ops.eval_topk_hits import mask_counts, topk_hits, topk_hits_per_row
 
 NAN = float("nan")
+_SUMS = [COL["sum"], COL["sum_pos"], COL["sum_in"], COL["pos_in"]]
+_SCALE = len(COL)  # extra column of _stats: the power of two the sums of a row were scaled by
 
 
 def _stats(h: torch.Tensor, m: Optional[torch.Tensor], sign: str = "signed",
            ranges: Optional[torch.Tensor] = None, spatial: Sequence[int] = ()) -> torch.Tensor:
     """Fused per-map statistics of sign(h) (one pass); raises naming the samples whose heat maps
     hold NaN/Inf, then warns about empty annotations (from the mask-count column). With box
-    ``ranges`` (and no mask) the boxes are tested by coordinates inside the kernel."""
+    ``ranges`` (and no mask) the boxes are tested by coordinates inside the kernel.
+
+    Returns (N, 10): the ``STATS`` columns plus ``_SCALE``, the exact power of two the row's sums
+    were scaled by (1 unless a float64 map's sums left the float64 range: such rows are summed
+    again after scaling |h| below 1, which leaves every ratio of sums unchanged)."""
     st = heatmap_stats(h, m, sign) if ranges is None else heatmap_stats_boxes(h, ranges, spatial, sign)
     bad = st[:, COL["nonfinite"]] > 0
     if bool(bad.any()):
         raise InputError(f"heatmaps contains NaN or Inf in samples {torch.nonzero(bad).flatten()[:10].tolist()}")
+    scale = torch.ones(st.shape[0], dtype=torch.float64)  # the factor the sums of each row carry
+    over = ~torch.isfinite(st[:, _SUMS]).all(1)  # finite float64 maps whose sums leave the float64 range
+    if bool(over.any()):
+        rows = torch.nonzero(over).flatten()
+        hr = h[rows.to(h.device)]
+        peak = hr.abs().amax(1, keepdim=True)
+        scaled = hr * torch.pow(2.0, -torch.frexp(peak).exponent.to(hr.dtype))  # exact: |h| < 1 after
+        again = heatmap_stats(scaled, m[rows.to(m.device)], sign) if ranges is None else \
+            heatmap_stats_boxes(scaled, ranges[rows.to(ranges.device)], spatial, sign)
+        st[rows[:, None], torch.tensor(_SUMS)] = again[:, _SUMS]  # ratios of these are scale-free
+        scale[rows] = torch.pow(2.0, -torch.frexp(peak).exponent.to(torch.float64))[:, 0].cpu()
     warn_empty_rows(st[:, COL["count"]] == 0)
-    return st
+    return torch.cat([st, scale[:, None]], 1)
 
 
 class _Fused:
@@ -48,7 +67,10 @@ class _Fused:
     @property
     def m(self) -> torch.Tensor:
         if self._m is None:
-            self._m = boxes_to_mask(self.boxes, self.spatial).reshape(self.h.shape[0], -1).to(self.h.device)
+            with warnings.catch_warnings():  # box_ranges already warned about clipped boxes in this call
+                warnings.simplefilter("ignore", BoxClippedWarning)
+                m = boxes_to_mask(self.boxes, self.spatial)
+            self._m = m.reshape(self.h.shape[0], self.h.shape[1]).to(self.h.device)
         return self._m
 
     def stats(self) -> torch.Tensor:
@@ -66,7 +88,7 @@ def _prepare_fused(heatmaps, boxes, masks, sign: str = "signed", image_size=None
         h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign="signed",
                         quantus_compat=quantus_compat, check=False)
         apply_sign(h[:0], sign)  # validates the name
-        return _Fused(h.reshape(h.shape[0], -1), None, spatial, sign, ranges.to(h.device), boxes)
+        return _Fused(h.reshape(h.shape[0], math.prod(spatial)), None, spatial, sign, ranges.to(h.device), boxes)
     h, m, spatial = prepare(heatmaps, boxes, masks, sign=sign, fused=True, image_size=image_size,
                             channel_reduction=channel_reduction, quantus_compat=quantus_compat)
     return _Fused(h, m, spatial, sign)
@@ -166,7 +188,7 @@ def attribution_localisation(heatmaps: torch.Tensor, boxes: Optional[Boxes] = No
     batch size). Returns (N,) float64.
     """
     st = _prepare_fused(heatmaps, boxes, masks, sign=sign, **options).stats()
-    out = st[:, COL["sum_in"]] / (st[:, COL["sum"]] + eps)
+    out = st[:, COL["sum_in"]] / (st[:, COL["sum"]] + eps * st[:, _SCALE])  # eps in the sums' units
     return _nan_where(out, (st[:, COL["count"]] == 0) | (out > 1))
 
 
@@ -232,6 +254,11 @@ class LocalisationMetric(MeanMetric):
     def __init__(self, **options: Any) -> None:
         super().__init__()
         self.options = options
+        self._settings = streaming_options(type(self).score_fn, options)
+
+    def settings(self) -> Dict[str, Any]:
+        """Every option of the score function, defaults filled in (merge / sync compare them)."""
+        return {"shape": (), **self._settings}
 
     def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
                masks: Optional[torch.Tensor] = None) -> None:

@@ -27,6 +27,7 @@ filled (holes filled). Here:
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import numpy as np
@@ -62,10 +63,14 @@ def uint8_levels(heatmaps: torch.Tensor) -> torch.Tensor:
         h = h.to(torch.float32)
     check_finite("heatmaps", h)
     n = h.shape[0]
-    flat = h.reshape(n, -1)
+    flat = h.reshape(n, math.prod(h.shape[1:]))
     if flat.shape[1] == 0:
         return torch.zeros_like(h, dtype=torch.uint8)
-    shifted = flat - flat.amin(1, keepdim=True)
+    lo, hi = torch.aminmax(flat, dim=1, keepdim=True)
+    wide = torch.isinf(hi - lo)  # a range beyond the dtype's maximum: halve those maps (exact, same levels)
+    if bool(wide.any()):
+        flat, lo = torch.where(wide, flat * 0.5, flat), torch.where(wide, lo * 0.5, lo)
+    shifted = flat - lo
     top = shifted.amax(1, keepdim=True)
     scaled = 255 * (shifted / torch.where(top > 0, top, torch.ones_like(top)))
     scaled = torch.where(top > 0, scaled, torch.zeros_like(scaled))
@@ -82,7 +87,7 @@ def otsu_threshold(heatmaps: torch.Tensor) -> torch.Tensor:
     """
     levels = uint8_levels(heatmaps)
     n = levels.shape[0]
-    flat = levels.reshape(n, -1).to(torch.int64)
+    flat = levels.reshape(n, math.prod(levels.shape[1:])).to(torch.int64)
     offsets = torch.arange(n, device=flat.device).view(-1, 1) * 256
     hist = torch.bincount((flat + offsets).reshape(-1), minlength=256 * n).view(n, 256).to(torch.float64)
     return _otsu_from_hist(hist)
@@ -145,7 +150,7 @@ def saporta_iou_otsu(heatmaps: torch.Tensor, boxes: Optional[Boxes] = None, mask
     """
     h, m, spatial = prepare(heatmaps, boxes, masks, **options)
     n = h.shape[0]
-    pred = otsu_masks(h.reshape(n, *spatial), fill_holes=fill_holes).reshape(n, -1).to(m.device)
+    pred = otsu_masks(h.reshape(n, *spatial), fill_holes=fill_holes).reshape(n, math.prod(spatial)).to(m.device)
     inter = torch.count_nonzero(pred & m, dim=1).to(torch.float64)
     sp = torch.count_nonzero(pred, dim=1).to(torch.float64)
     sm = torch.count_nonzero(m, dim=1).to(torch.float64)

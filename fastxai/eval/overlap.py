@@ -15,14 +15,14 @@ annotation are both empty (a prediction on an empty annotation scores 0); with
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 
 from fastxai.eval.boxes import Boxes, box_ranges
 from fastxai.eval.errors import InputError, check_same_n
-from fastxai.eval.inputs import prepare, spatial_shape, to_heatmaps, warn_empty_rows
-from fastxai.ops.eval_overlap_thresholds import overlap_thresholds, overlap_thresholds_boxes
+from fastxai.eval.inputs import prepare, spatial_shape, streaming_options, to_heatmaps, warn_empty_rows
+from fastxai.ops.eval_overlap_thresholds import finite_range, overlap_thresholds, overlap_thresholds_boxes
 from fastxai.ops.eval_topk_hits import mask_counts, topk_hits
 from fastxai.eval.state import MeanMetric
 
@@ -41,7 +41,10 @@ def _score_counts(inter: torch.Tensor, sp: torch.Tensor, sm: torch.Tensor, measu
 
 
 def minmax_normalise(h: torch.Tensor) -> torch.Tensor:
-    """Per-row (h - min) / max(h - min); constant rows become NaN (cheXlocalize). h: (N, P)."""
+    """Per-row (h - min) / max(h - min); constant rows become NaN (cheXlocalize). h: (N, P).
+
+    Rows whose range exceeds the dtype's maximum are halved first (exact: the same values, no inf)."""
+    h = finite_range(h)
     shifted = h - h.amin(1, keepdim=True)
     return shifted / shifted.amax(1, keepdim=True)
 
@@ -62,7 +65,7 @@ def _box_counts(heatmaps, boxes, thresholds, normalise, strict, image_size=None,
     check_same_n(heatmaps=heatmaps, annotations=ranges)
     h = to_heatmaps(heatmaps, spatial, channel_reduction=channel_reduction, sign=sign, quantus_compat=quantus_compat)
     _check_normalise(normalise)
-    counts = overlap_thresholds_boxes(h.reshape(h.shape[0], -1), ranges.to(h.device), spatial, thresholds,
+    counts = overlap_thresholds_boxes(h.reshape(h.shape[0], math.prod(spatial)), ranges.to(h.device), spatial, thresholds,
                                       normalise, strict)
     _warn_empty(counts[2])
     return counts
@@ -143,6 +146,10 @@ class OverlapAtThresholds(MeanMetric):
     def __init__(self, thresholds: Sequence[float] = (0.5,), **options: Any) -> None:
         super().__init__(shape=(len(thresholds),))
         self.options = dict(options, thresholds=tuple(thresholds))
+        self._settings = streaming_options(overlap_at_thresholds, self.options)
+
+    def settings(self) -> Dict[str, Any]:  # noqa: D102 - every option, defaults filled in
+        return {"shape": tuple(self.total.shape), **self._settings}
 
     def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
                masks: Optional[torch.Tensor] = None) -> None:
@@ -156,6 +163,10 @@ class OverlapAtTopK(MeanMetric):
     def __init__(self, percents: Sequence[float] = (5.0, 10.0, 20.0), **options: Any) -> None:
         super().__init__(shape=(len(percents),))
         self.options = dict(options, percents=tuple(percents))
+        self._settings = streaming_options(overlap_at_top_k, self.options)
+
+    def settings(self) -> Dict[str, Any]:  # noqa: D102 - every option, defaults filled in
+        return {"shape": tuple(self.total.shape), **self._settings}
 
     def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
                masks: Optional[torch.Tensor] = None) -> None:
@@ -170,6 +181,11 @@ class MeanIoU(MeanMetric):
     def __init__(self, threshold: Union[float, str] = 0.5, **options: Any) -> None:
         super().__init__()
         self.options = dict(options, threshold=threshold)
+        self._settings = streaming_options(saporta_iou, self.options,
+                                           {"fill_holes": True} if threshold == "otsu" else None)
+
+    def settings(self) -> Dict[str, Any]:  # noqa: D102 - every option, defaults filled in
+        return {"shape": (), **self._settings}
 
     def update(self, heatmaps: torch.Tensor, boxes: Optional[Boxes] = None,  # type: ignore[override]
                masks: Optional[torch.Tensor] = None) -> None:

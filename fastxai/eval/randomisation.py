@@ -10,6 +10,7 @@ caller's RNG state is untouched. The model passed in is never modified.
 """
 from __future__ import annotations
 
+import math
 import copy
 from typing import Callable, Dict, List, Tuple
 
@@ -24,8 +25,8 @@ ExplainFunc = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tens
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-row Spearman correlation (average ranks). a, b: (N, ...) -> (N,) float64 (NaN if constant)."""
     n = a.shape[0]
-    ra = _ranks(a.reshape(n, -1).to(torch.float64))
-    rb = _ranks(b.reshape(n, -1).to(torch.float64))
+    ra = _ranks(a.reshape(n, math.prod(a.shape[1:])).to(torch.float64))
+    rb = _ranks(b.reshape(n, math.prod(b.shape[1:])).to(torch.float64))
     ra = ra - ra.mean(1, keepdim=True)
     rb = rb - rb.mean(1, keepdim=True)
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1))

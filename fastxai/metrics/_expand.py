@@ -6,6 +6,7 @@ Captum's chunking of perturbation samples, optional baselines) lives here.
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Any, Callable, List, Optional, Tuple, Union
 
@@ -13,6 +14,7 @@ import torch
 from torch import Tensor
 
 from fastxai._captum import forward as _forward
+from fastxai._captum.errors import InputError
 from fastxai._captum import inputs as _inputs
 from fastxai._captum import targets as _targets
 
@@ -55,6 +57,17 @@ def safe_div(num: Tensor, den: Union[Tensor, float], default_denom: float = 1.0)
     if not isinstance(den, Tensor):
         return num / (den if den != 0 else default_denom)
     return num / torch.where(den != 0, den, torch.tensor(default_denom, dtype=den.dtype, device=den.device))
+
+
+def check_counts(n_perturb_samples: Any, max_examples_per_batch: Any) -> None:
+    """``n_perturb_samples`` >= 1 and ``max_examples_per_batch`` None or >= 1, else ``InputError``
+    naming the argument (Captum divides by zero or loops forever there), before any forward."""
+    for name, v, optional in (("n_perturb_samples", n_perturb_samples, False),
+                              ("max_examples_per_batch", max_examples_per_batch, True)):
+        if v is None and optional:
+            continue
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < 1:
+            raise InputError(f"{name} must be an integer >= 1{' or None' if optional else ''}, got {v!r}")
 
 
 def chunk_sizes(bsz: int, n_perturb_samples: int, max_examples_per_batch: Optional[int]) -> List[int]:

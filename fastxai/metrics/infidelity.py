@@ -65,6 +65,7 @@ def infidelity(
         max_examples_per_batch: bound on N * samples per forward chunk.
         normalize: scale attributions by the optimal β before scoring.
     """
+    E.check_counts(n_perturb_samples, max_examples_per_batch)
     x = E.as_tuple(inputs)
     attrs = E.as_tuple(attributions)
     if len(x) != len(attrs) or any(a.shape != i.shape for a, i in zip(attrs, x)):

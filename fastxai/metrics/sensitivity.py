@@ -39,6 +39,7 @@ def _expanded_kwargs(kwargs: dict, inputs: Tuple[Tensor, ...], n: int) -> dict:
 def _sensitivity(explanation_func: Callable[..., Any], inputs: Any, perturb_func: Callable, perturb_radius: float,
                  n_perturb_samples: int, norm_ord: str, max_examples_per_batch: Optional[int], agg: str,
                  kwargs: dict) -> Tensor:
+    E.check_counts(n_perturb_samples, max_examples_per_batch)
     x = E.as_tuple(inputs)
     bsz = x[0].shape[0]
     takes_radius = len(signature(perturb_func).parameters) > 1

@@ -17,8 +17,11 @@ nonfinite number of NaN/Inf values in h
 
 Backends: C++/OpenMP (``csrc/eval_heatmap_stats.cpp``) on CPU, Triton (``kernels/eval_heatmap_stats.py``)
 on CUDA (or CPU under ``TRITON_INTERPRET=1`` when asked for), torch reference elsewhere.
-Sums are accumulated in float64 (the C++ kernel first sums blocks of 64 values in the input dtype,
-relative error ~1e-7 of Σ|h| for float32 maps, the same order as Quantus' own float32 sums).
+Sums are accumulated in float64 on every backend (every value widened before it is added), so
+finite float16/32 maps never give a non-finite or float32-rounded sum. A float64 map whose sum
+exceeds the float64 range gives ±inf in that column (the localisation metrics prescale such rows
+by an exact power of two, which leaves their ratios unchanged).
+Box ranges are validated here (``check_ranges``) before any kernel sees them.
 """
 from __future__ import annotations
 
@@ -135,6 +138,27 @@ def ranges_to_mask(ranges: torch.Tensor, spatial) -> torch.Tensor:
     return m.reshape(n, d * hh * w)
 
 
+def check_ranges(ranges: torch.Tensor, n: int, spatial) -> torch.Tensor:
+    """Validated box ranges: (N, B, 6) integer, each [lo, hi] pair inside [0, extent] of its axis
+    (z in [0, D], y in [0, H], x in [0, W]); returned as a contiguous int64 CPU tensor."""
+    d, hh, w = volume_dims(spatial)
+    if not isinstance(ranges, torch.Tensor) or ranges.dim() != 3 or ranges.shape[0] != n or ranges.shape[2] != 6:
+        raise ValueError(f"ranges must be an (N, B, 6) = ({n}, B, 6) tensor, got "
+                         f"{tuple(ranges.shape) if isinstance(ranges, torch.Tensor) else type(ranges).__name__}")
+    if ranges.is_floating_point() or ranges.is_complex() or ranges.dtype == torch.bool:
+        raise ValueError(f"ranges must hold integer pixel indices, got {ranges.dtype}")
+    r = ranges.detach().to(device="cpu", dtype=torch.int64).contiguous()
+    if min(d, hh, w) < 1:
+        raise ValueError(f"spatial must be positive, got {(d, hh, w)}")
+    if r.numel():
+        ext = torch.tensor([d, d, hh, hh, w, w], dtype=torch.int64)
+        bad = ((r < 0) | (r > ext)).any(-1).any(-1)
+        if bool(bad.any()):
+            raise ValueError(f"ranges must lie in [0, extent] per axis (D, H, W) = {(d, hh, w)}; rows "
+                             f"{torch.nonzero(bad).flatten()[:10].tolist()} do not")
+    return r
+
+
 def reference_heatmap_stats_boxes(h: torch.Tensor, ranges: torch.Tensor, spatial, sign: str = "signed") -> torch.Tensor:
     """Plain-torch reference: rasterise the ranges, then ``reference_heatmap_stats``."""
     return reference_heatmap_stats(h, ranges_to_mask(ranges, spatial).to(h.device), sign)
@@ -154,14 +178,15 @@ def heatmap_stats_boxes(h: torch.Tensor, ranges: torch.Tensor, spatial, sign: st
     """
     _apply_sign(h[:0], sign)
     d, hh, w = volume_dims(spatial)
-    if h.dim() != 2 or h.shape[1] != d * hh * w or ranges.shape[:1] != h.shape[:1]:
-        raise ValueError(f"h must be (N, {d * hh * w}) and ranges (N, B, 6); got {tuple(h.shape)}, {tuple(ranges.shape)}")
+    if h.dim() != 2 or h.shape[1] != d * hh * w:
+        raise ValueError(f"h must be (N, {d * hh * w}); got {tuple(h.shape)}")
+    ranges = check_ranges(ranges, h.shape[0], spatial)
     use_cpp = h.dtype in (torch.float32, torch.float64)
     backend = backends.select("eval_heatmap_stats", h.device, has_cpp=use_cpp, has_triton=False)
     if backend != "cpp" or h.numel() == 0:
-        return reference_heatmap_stats_boxes(h, ranges.cpu(), spatial, sign)
+        return reference_heatmap_stats_boxes(h, ranges, spatial, sign)
     hc = h.contiguous()
-    rc = ranges.to(torch.int64).contiguous()
+    rc = ranges
     out = torch.empty(h.shape[0], len(STATS), dtype=torch.float64)
     c = _ext.cpp()
     fn = c.eval_heatmap_stats_boxes_f32 if hc.dtype == torch.float32 else c.eval_heatmap_stats_boxes_f64

@@ -31,7 +31,7 @@ from typing import Sequence, Tuple, Union
 import torch
 
 from fastxai import _ext, backends
-from fastxai.ops.eval_heatmap_stats import _as_uint8, ranges_to_mask, volume_dims
+from fastxai.ops.eval_heatmap_stats import _as_uint8, check_ranges, ranges_to_mask, volume_dims
 
 NORMALISE = {"none": 0, "minmax": 1}
 Thresholds = Union[Sequence[float], torch.Tensor]
@@ -59,7 +59,7 @@ def reference_overlap_thresholds(h: torch.Tensor, m: torch.Tensor, thresholds: T
     ts = _threshold_list(thresholds)
     m = m.to(torch.bool)
     if normalise == "minmax":
-        hd = h.to(torch.float64)
+        hd = finite_range(h).to(torch.float64)
         shifted = hd - hd.amin(1, keepdim=True) if h.shape[1] else hd
         h = shifted / shifted.amax(1, keepdim=True) if h.shape[1] else hd
     n = h.shape[0]
@@ -76,8 +76,23 @@ def reference_overlap_thresholds_boxes(h: torch.Tensor, ranges: torch.Tensor, sp
                                        thresholds: Thresholds, normalise: str = "minmax",
                                        strict: bool = True) -> Counts:
     """Plain-torch reference with box ranges: rasterise, then ``reference_overlap_thresholds``."""
-    m = ranges_to_mask(ranges.cpu(), spatial).to(h.device)
+    m = ranges_to_mask(check_ranges(ranges, h.shape[0], spatial), spatial).to(h.device)
     return reference_overlap_thresholds(h, m, thresholds, normalise, strict)
+
+
+def finite_range(h: torch.Tensor) -> torch.Tensor:
+    """``h`` (N, P) with the rows whose range max - min overflows their dtype (maps near its maximum)
+    halved: an exact scaling that leaves every min-max decision ``(h - min) / max(h - min) > t`` as it
+    is, without an overflow to inf (the kernels compute float16/32 ranges in float64, where they fit;
+    halving them changes nothing). Other rows are untouched, without a copy when none overflows."""
+    if not h.is_floating_point() or h.numel() == 0 or (h.dtype != torch.float64 and h.dtype != torch.float32
+                                                        and h.dtype != torch.float16 and h.dtype != torch.bfloat16):
+        return h
+    lo, hi = torch.aminmax(h, dim=1)
+    wide = torch.isinf(hi - lo) & torch.isfinite(lo) & torch.isfinite(hi)
+    if not bool(wide.any()):
+        return h
+    return torch.where(wide[:, None], h * 0.5, h)
 
 
 def _kernel_inputs(h: torch.Tensor, ts: list, normalise: str):
@@ -118,6 +133,8 @@ def _run(h: torch.Tensor, thresholds: Thresholds, normalise: str, strict: bool, 
             return reference_overlap_thresholds_boxes(h, ranges, spatial, ts, normalise, strict)
         return reference_overlap_thresholds(h, m, ts, normalise, strict)
     n, p = h.shape
+    if normalise == "minmax":
+        h = finite_range(h)
     hk, thr, cols = _kernel_inputs(h, ts, normalise)
     tk = thr.numel()
     d, hh, w = volume_dims(spatial) if boxes else (0, 0, 0)
@@ -182,7 +199,7 @@ def overlap_thresholds_boxes(h: torch.Tensor, ranges: torch.Tensor, spatial: Seq
         pred (N, T), inter (N, T), msum (N,) int64.
     """
     d, hh, w = volume_dims(spatial)
-    if h.dim() != 2 or h.shape[1] != d * hh * w or ranges.dim() != 3 or ranges.shape[0] != h.shape[0]:
-        raise ValueError(f"h must be (N, {d * hh * w}) and ranges (N, B, 6); "
-                         f"got {tuple(h.shape)}, {tuple(ranges.shape)}")
+    if h.dim() != 2 or h.shape[1] != d * hh * w:
+        raise ValueError(f"h must be (N, {d * hh * w}); got {tuple(h.shape)}")
+    ranges = check_ranges(ranges, h.shape[0], spatial)
     return _run(h, thresholds, normalise, strict, ranges=ranges, spatial=spatial)

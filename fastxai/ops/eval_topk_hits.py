@@ -114,9 +114,12 @@ def topk_hits(h: torch.Tensor, m: torch.Tensor, ks: Sequence[int]) -> torch.Tens
 def topk_hits_per_row(h: torch.Tensor, m: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """|top-k[n](h[n]) ∩ m[n]| with one k per row. h (N, P), m (N, P) bool, k (N,) in [0, P] -> (N,) int64."""
     backend = _check(h, m)
+    if not isinstance(k, torch.Tensor) or k.shape != (h.shape[0],) or k.is_floating_point() or k.dtype == torch.bool:
+        raise ValueError(f"k must be an (N,) = ({h.shape[0]},) integer tensor, got "
+                         f"{tuple(k.shape) if isinstance(k, torch.Tensor) else type(k).__name__}")
     if backend == "torch" or h.numel() == 0:
         return reference_topk_hits_per_row(h, m, k)
     kt = k.to(torch.int64).clamp(0, h.shape[1])
     if backend == "triton":
         return _triton(h, m, kt, 1, 1)[:, 0]
-    return _cpp(h, m, kt.contiguous().cpu(), 1, 1)[:, 0]
+    return _cpp(h, m, kt.contiguous().cpu(), 1, 1)[:, 0]  # k validated: (N,) in [0, P]

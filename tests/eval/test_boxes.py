@@ -47,3 +47,29 @@ def test_errors_name_argument_and_sample() -> None:
         boxes_to_mask(torch.tensor([[float("nan"), 0, 2, 2]]), (8, 8))
     with pytest.raises(InputError, match="boxes must be"):
         boxes_to_mask(torch.zeros(2, 5), (8, 8))
+
+
+def test_boxes_beyond_the_frame_warn_with_their_number_and_int_image_size() -> None:
+    """256-pixel boxes with 128-pixel maps and no image_size: clipped (most score ~0), so a warning gives
+    the number of boxes extending beyond the map; image_size=256 (an int) resizes the maps instead."""
+    import warnings
+
+    import fastxai.eval as fe
+    from fastxai.eval.boxes import BoxClippedWarning
+
+    maps = torch.zeros(3, 128, 128)
+    boxes = torch.tensor([[100.0, 120.0, 200.0, 230.0], [10.0, 10.0, 60.0, 60.0], [100.0, 20.0, 180.0, 90.0]])
+    for b in range(3):  # the peak inside each box, in the 256-pixel frame
+        x, y = int(boxes[b, 0] + boxes[b, 2]) // 4, int(boxes[b, 1] + boxes[b, 3]) // 4
+        maps[b, y, x] = 1.0
+    with pytest.warns(BoxClippedWarning, match=r"2 of 3 boxes extend beyond the annotation frame of size \(128, 128\)"):
+        fe.pointing_game(maps, boxes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BoxClippedWarning)
+        hits = fe.pointing_game(maps, boxes, image_size=256, variant="saporta")
+        assert torch.equal(hits, fe.pointing_game(maps, boxes, image_size=(256, 256), variant="saporta"))
+    assert hits.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(InputError, match="image_size"):
+        fe.pointing_game(maps, boxes, image_size=0)
+    with pytest.raises(InputError, match="image_size"):
+        fe.pointing_game(maps, boxes, image_size=(256,))

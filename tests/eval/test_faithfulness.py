@@ -74,6 +74,13 @@ def test_bad_inputs() -> None:
     a[1, 0, 0] = float("nan")
     with pytest.raises(InputError, match=r"attributions.*\[1\]"):
         FF.deletion_curve(_model(), torch.rand(2, 3, 5, 5), a)
+    x, a = torch.rand(2, 3, 5, 5), torch.rand(2, 5, 5)
+    for kwargs, name in (({"step": 0}, "step"), ({"max_batch": 0}, "max_batch"), ({"step": 2.5}, "step")):
+        with pytest.raises(InputError, match=name):
+            FF.deletion_curve(_model(), x, a, **kwargs)
+    for kwargs, name in (({"n_runs": 1}, "n_runs"), ({"n_runs": 0}, "n_runs"), ({"max_batch": -1}, "max_batch")):
+        with pytest.raises(InputError, match=name):
+            FF.faithfulness_correlation(_model(), x, a, subset_size=3, **kwargs)
 
 
 def test_sparseness_complexity_match_quantus() -> None:

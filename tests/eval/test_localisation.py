@@ -235,3 +235,102 @@ def test_empty_batch() -> None:
     m = L.PointingGame()
     m.update(z, masks=zm)
     assert torch.isnan(m.compute()) and int(m.count) == 0
+
+
+# --------------------------------------------------------------------------- extreme magnitudes
+
+
+def _big_maps(dtype: torch.dtype, n: int = 3, size: int = 20) -> torch.Tensor:
+    big = torch.finfo(dtype).max
+    g = torch.Generator().manual_seed(4)
+    u = torch.rand(n, size, size, generator=g, dtype=torch.float64)
+    h = torch.stack([big * (0.5 + 0.5 * u[0]), big * (u[1] - 0.3), big * u[2] ** 4])
+    return h[:n].to(dtype)
+
+
+def _exact_ratio(num_w: torch.Tensor, den_w: torch.Tensor) -> torch.Tensor:
+    """Σnum / Σden per row in exact rational arithmetic (no overflow, no rounding until the end)."""
+    from fractions import Fraction
+
+    out = []
+    for a, b in zip(num_w.tolist(), den_w.tolist()):
+        den = sum(map(Fraction, b))
+        out.append(float(sum(map(Fraction, a)) / den) if den else float("nan"))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("backend", ["cpp", "torch"])
+@pytest.mark.parametrize("annotation", ["boxes", "masks"])
+def test_ratio_metrics_at_extreme_magnitudes_are_finite_and_exact(dtype, backend, annotation) -> None:
+    """Heat maps near the dtype's maximum: relevance mass, energy pointing game and attribution
+    localisation equal the exact rational ratios (they used to be NaN: float32 sums overflowed)."""
+    from fastxai import use_backend
+
+    h = _big_maps(dtype)
+    boxes = torch.tensor([[2.0, 3.0, 15.0, 11.0]] * 3)
+    m = boxes_to_mask(boxes, (20, 20))
+    kw = {"boxes": boxes} if annotation == "boxes" else {"masks": m}
+    hf, mf = h.double().reshape(3, -1), m.reshape(3, -1)
+    pos = hf.clamp(min=0)
+    with use_backend(backend):
+        rma = L.relevance_mass_accuracy(h, **kw)
+        epg = L.energy_pointing_game(h, **kw)
+        al = L.attribution_localisation(h, **kw)
+    torch.testing.assert_close(rma, _exact_ratio(hf * mf, hf), rtol=1e-12, atol=0)
+    torch.testing.assert_close(epg, _exact_ratio(pos * mf, pos), rtol=1e-12, atol=0)
+    want_al = _exact_ratio(hf.abs() * mf, hf.abs())
+    torch.testing.assert_close(al, torch.where(want_al > 1, torch.full_like(want_al, float("nan")), want_al),
+                               rtol=1e-12, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("rule", ["sum", "mean", "abs_sum", "l2", "max"])
+def test_channel_reduction_and_resize_near_the_float32_maximum(rule) -> None:
+    """(N, C, H, W) float32 attributions near the maximum: the reduction (and the bilinear resize) is
+    redone in float64 where float32 overflows, so finite input gives finite, exact ratios."""
+    big = torch.finfo(torch.float32).max
+    a = torch.full((2, 3, 10, 10), big * 0.9)
+    a[1, :, :5] = big * 0.2
+    masks = torch.zeros(2, 20, 20, dtype=torch.bool)
+    masks[:, 2:9, 3:12] = True
+    got = L.relevance_mass_accuracy(a, masks=masks, channel_reduction=rule)
+    wide = a.double()
+    red = {"sum": wide.sum(1), "mean": wide.mean(1), "abs_sum": wide.abs().sum(1),
+           "l2": wide.pow(2).sum(1).sqrt(), "max": wide.amax(1)}[rule]
+    up = torch.nn.functional.interpolate(red[:, None], size=(20, 20), mode="bilinear", align_corners=False)[:, 0]
+    want = (up * masks).reshape(2, -1).sum(1) / up.reshape(2, -1).sum(1)
+    assert bool(torch.isfinite(got).all())
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=0)  # float32 resize rounding where no overflow
+
+
+def test_float64_channel_sum_beyond_float64_range_raises_naming_samples() -> None:
+    a = torch.full((2, 3, 4, 4), torch.finfo(torch.float64).max / 2, dtype=torch.float64)
+    a[0] = 1.0
+    with pytest.raises(InputError, match=r"channel_reduction of samples \[1\] exceeds the float64 range"):
+        L.relevance_mass_accuracy(a, masks=torch.ones(2, 4, 4, dtype=torch.bool))
+
+
+def test_triton_interpreter_ratio_metrics_at_extreme_magnitudes() -> None:
+    from tests.triton_interp import run_interpreted
+
+    out = run_interpreted(
+        """
+        import torch
+        from fastxai import use_backend
+        import fastxai.eval as fe
+        for dtype in (torch.float32, torch.float64):
+            big = torch.finfo(dtype).max
+            g = torch.Generator().manual_seed(0)
+            h = (big * (0.5 + 0.5 * torch.rand(2, 30, 30, generator=g, dtype=torch.float64))).to(dtype)
+            m = torch.zeros(2, 30, 30, dtype=torch.bool)
+            m[:, 5:20, 3:9] = True
+            with use_backend("triton"):
+                got = fe.relevance_mass_accuracy(h, masks=m)
+            with use_backend("torch"):
+                ref = fe.relevance_mass_accuracy(h, masks=m)
+            assert bool(torch.isfinite(got).all()), got
+            torch.testing.assert_close(got, ref, rtol=1e-12, atol=0)
+        print("OK")
+        """
+    )
+    assert "OK" in out

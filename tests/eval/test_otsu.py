@@ -192,3 +192,17 @@ def test_saporta_iou_threshold_otsu_is_the_otsu_protocol():
     assert torch.isclose(m.compute().double(), want[~want.isnan()].mean(), atol=1e-12)
     with pytest.raises(InputError, match="threshold"):
         saporta_iou(h, masks=masks, threshold="triangle")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_uint8_levels_of_maps_whose_range_overflows_the_dtype(dtype) -> None:
+    """Maps spanning ±max: (h - min) would overflow to inf; they are halved (exact), giving the levels
+    of the same maps scaled down by a power of two."""
+    big = torch.finfo(dtype).max
+    g = torch.Generator().manual_seed(3)
+    h = (big * (torch.rand(3, 16, 16, generator=g, dtype=torch.float64) * 2 - 1)).to(dtype)
+    h[2] = h[2] * 1e-30  # an ordinary map in the same batch is left as it is
+    small = h * 2.0 ** -60
+    small[2] = h[2]
+    assert torch.equal(O.uint8_levels(h), O.uint8_levels(small))
+    assert int(O.uint8_levels(h)[0].max()) == 255

@@ -116,3 +116,22 @@ def test_thresholds_fused_equal_per_threshold_loop(normalise, strict, dtype) -> 
             got = O.overlap_at_thresholds(vol, boxes=boxes, thresholds=th, normalise=normalise, strict=strict, **kw)
         ref = _loop_overlap(vol, boxes_to_mask(boxes, spatial), th, normalise, strict, "iou", False)
         torch.testing.assert_close(got, ref, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "torch"])
+def test_minmax_iou_of_float64_maps_near_the_maximum(backend) -> None:
+    """(h - min) / max(h - min) of maps spanning ±max(float64) overflows; halving (exact) gives the same
+    decisions as the maps scaled down by a power of two, on every backend."""
+    from fastxai import use_backend
+
+    big = torch.finfo(torch.float64).max
+    g = torch.Generator().manual_seed(6)
+    h = big * (torch.rand(3, 12, 12, generator=g, dtype=torch.float64) * 2 - 1)
+    masks = torch.rand(3, 12, 12, generator=g) > 0.5
+    th = [0.1, 0.5, 0.9]
+    with use_backend(backend):
+        got = O.overlap_at_thresholds(h, masks=masks, thresholds=th)
+        want = O.overlap_at_thresholds(h * 2.0 ** -100, masks=masks, thresholds=th)
+    assert bool(torch.isfinite(got).all())
+    assert torch.equal(got, want)
+    assert torch.equal(O.minmax_normalise(h.reshape(3, -1)), O.minmax_normalise(h.reshape(3, -1) * 2.0 ** -100))

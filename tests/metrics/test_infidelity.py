@@ -89,3 +89,21 @@ def test_decorator_matches_captum() -> None:
 def test_shape_mismatch_raises() -> None:
     with pytest.raises(AssertionError):
         infidelity(Net(), perturb_fn, torch.randn(2, 12), torch.randn(2, 11), target=0)
+
+
+@pytest.mark.parametrize("kwargs,name", [({"n_perturb_samples": 0}, "n_perturb_samples"),
+                                         ({"n_perturb_samples": -2}, "n_perturb_samples"),
+                                         ({"n_perturb_samples": 2.0}, "n_perturb_samples"),
+                                         ({"max_examples_per_batch": 0}, "max_examples_per_batch")])
+def test_bad_counts_fail_at_the_call_naming_the_argument(kwargs, name) -> None:
+    from fastxai._captum.errors import InputError
+
+    calls = []
+
+    def forward(x):
+        calls.append(1)
+        return Net()(x)
+
+    with pytest.raises(InputError, match=name):
+        infidelity(forward, perturb_fn, torch.randn(2, 12), torch.randn(2, 12), target=0, **kwargs)
+    assert not calls  # before any forward

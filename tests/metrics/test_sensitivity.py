@@ -62,3 +62,20 @@ def test_avg_sensitivity_is_mean_of_same_draws() -> None:
     p = draws[0].reshape(2, 3, 10)
     ref = ((x[:, None] ** 2 - p ** 2).norm(dim=2) / (x ** 2).norm(dim=1, keepdim=True)).mean(1)
     torch.testing.assert_close(avg, ref)
+
+
+@pytest.mark.parametrize("fn", [sensitivity_max, avg_sensitivity])
+@pytest.mark.parametrize("kwargs,name", [({"n_perturb_samples": 0}, "n_perturb_samples"),
+                                         ({"max_examples_per_batch": -1}, "max_examples_per_batch")])
+def test_bad_counts_fail_at_the_call_naming_the_argument(fn, kwargs, name) -> None:
+    from fastxai._captum.errors import InputError
+
+    calls = []
+
+    def explain(x):
+        calls.append(1)
+        return x
+
+    with pytest.raises(InputError, match=name):
+        fn(explain, torch.randn(2, 10), **kwargs)
+    assert not calls

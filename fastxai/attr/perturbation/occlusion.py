@@ -13,7 +13,8 @@ from fastxai._captum.call import format_result, normalize_call
 from fastxai._captum.errors import InputError
 from fastxai._captum.inputs import BaselineType, TensorOrTuple
 from fastxai.attr.perturbation.feature_ablation import FeatureAblation
-from fastxai.engine.perturb import initial_for, run_call
+from fastxai.engine.incremental.adapter import check_mode, occlusion_windows, run_call_incremental
+from fastxai.engine.perturb import initial_for
 from fastxai.engine.plans import OcclusionPlan, WindowGrid
 from fastxai.engine.reducers import DifferenceReducer, output_dtype
 from fastxai.engine.targets import TargetType
@@ -31,7 +32,11 @@ def _per_input(value: Any, n_inputs: int, name: str) -> Tuple[Any, ...]:
 class Occlusion(FeatureAblation):
     """Captum-compatible Occlusion on fastxai's batched engine (windows in 1D/2D/3D and
     across channels; any non-batch rank). Returns float32 attributions of the inputs'
-    shapes, as Captum does. A :class:`FeatureAblation`, as in Captum."""
+    shapes, as Captum does. A :class:`FeatureAblation`, as in Captum.
+
+    On conv nets it runs exact incremental inference by default (fastxai.engine.incremental:
+    only the part of each feature map a window changes is recomputed); ``last_plan`` says
+    after each call which path ran and why (e.g. why the normal full forward was used)."""
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
         FeatureAblation.__init__(self, forward_func)
@@ -50,6 +55,8 @@ class Occlusion(FeatureAblation):
         show_progress: bool = False,
         max_batch: Optional[int] = None,
         max_memory: Optional[int] = None,
+        incremental: Union[bool, str] = "auto",
+        incremental_tau: float = 1.0,
     ) -> TensorOrTuple:
         """Occlude every window position and record the output drop.
 
@@ -60,9 +67,16 @@ class Occlusion(FeatureAblation):
             baselines, target, additional_forward_args: as FeatureAblation.
             perturbations_per_eval: cap on windows per forward (None = auto).
             max_batch / max_memory: caps on rows / bytes per forward.
+            incremental *(extra)*: "auto" recomputes only the changed regions of a traceable
+                conv net's feature maps when that is exact and pays (``last_plan`` says
+                whether it ran and why not); True requires it (``InputError`` with the
+                reason otherwise); False always runs the full forward per window.
+            incremental_tau *(extra)*: Krypton's projective-field threshold; 1 = exact,
+                below 1 an opt-in approximation (see docs/incremental.md for its error).
         Returns:
             attributions mirroring ``inputs``, each (N, *S) float32 ((N, K, *S) for K targets).
         """
+        check_mode(incremental, incremental_tau)
         call = normalize_call(
             inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
             perturbations_per_eval=perturbations_per_eval, max_batch=max_batch,
@@ -73,7 +87,8 @@ class Occlusion(FeatureAblation):
         initial = initial_for(self.forward_func, call)
         plan = OcclusionPlan(grids, call.baselines, call.device)
         diff = DifferenceReducer(initial, plan.n_perturbations, output_dtype(initial))
-        run_call(self.forward_func, call, plan, diff, initial)
+        self.last_plan = run_call_incremental(self.forward_func, call, plan, diff, initial,
+                                              lambda: occlusion_windows(call, plan), incremental, incremental_tau)
         attrs = []
         for i, g in enumerate(grids):
             sums, weights = g.spread(diff.table[:, plan.offsets[i] : plan.offsets[i + 1]])

@@ -12,10 +12,12 @@ metric is a weighted metric on the original rows (exact for all built-in metrics
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
+
+from fastxai.eval.errors import InputError
 
 
 def fairlearn_seeds(n_boot: int, random_state: Optional[int]) -> np.ndarray:
@@ -67,3 +69,25 @@ def multiplicities(n: int, n_boot: int, *, random_state: Optional[int] = None, m
             yield torch.zeros(pick.shape[0], n, dtype=dt).scatter_add_(1, pick, torch.ones_like(pick, dtype=dt))
     else:
         raise ValueError(f"mode must be fairlearn|stratified, got {mode!r}")
+
+
+def check_bootstrap(n_boot: Optional[int], ci_quantiles: Sequence[float], mode: str = "fairlearn",
+                    chunk: int = 16) -> bool:
+    """Validate the bootstrap arguments at the call (fairlearn's rules, plus counts >= 1), naming the
+    argument; returns True when a bootstrap is asked for (``n_boot`` given)."""
+    q = list(ci_quantiles or ())
+    if n_boot is None:
+        if q:
+            raise InputError("ci_quantiles= needs n_boot= (fairlearn: specify both n_boot and ci_quantiles)")
+        return False
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise InputError(f"n_boot must be an integer >= 1 (or None for no bootstrap), got {n_boot!r}")
+    if not q:
+        raise InputError("n_boot= needs ci_quantiles= (fairlearn: specify both n_boot and ci_quantiles)")
+    if any(not isinstance(x, (float, int, np.floating)) or not 0 < float(x) < 1 for x in q):
+        raise InputError(f"ci_quantiles must be numbers in (0, 1), got {q}")
+    if mode not in ("fairlearn", "stratified"):
+        raise InputError(f"bootstrap must be fairlearn|stratified, got {mode!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise InputError(f"chunk must be an integer >= 1, got {chunk!r}")
+    return True

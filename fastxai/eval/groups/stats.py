@@ -7,7 +7,7 @@ returns (B, G, ...) tensors. No per-group or per-sample Python loops.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
@@ -135,11 +135,16 @@ def _gather_edges(edges: torch.Tensor, codes: torch.Tensor, k: torch.Tensor) -> 
 
 
 def squared_and_log_loss(codes: torch.Tensor, n_groups: int, y: torch.Tensor, p: torch.Tensor,
-                         W: torch.Tensor) -> torch.Tensor:
-    """Per group [Σw, Σw (p - y)^2, Σw · NLL] with sklearn ``log_loss`` clipping (float64 eps). (B, G, 3)."""
+                         W: torch.Tensor, eps: Union[float, torch.Tensor, None] = None) -> torch.Tensor:
+    """Per group [Σw, Σw (p - y)^2, Σw · NLL] with sklearn ``log_loss`` clipping of p to [eps, 1 - eps].
+
+    ``eps``: a float or a per-row (N,) tensor (sklearn: the machine epsilon of the scores' input dtype,
+    see ``fastxai.eval.groups.inputs.nll_eps``); None: float64's. -> (B, G, 3)."""
     yf = y.to(torch.float64)
-    eps = torch.finfo(torch.float64).eps
-    pc = p.to(torch.float64).clamp(eps, 1 - eps)
+    eps = torch.finfo(torch.float64).eps if eps is None else eps
+    pd = p.to(torch.float64)
+    pc = torch.minimum(torch.maximum(pd, torch.as_tensor(eps, dtype=torch.float64)),
+                       1 - torch.as_tensor(eps, dtype=torch.float64))
     nll = -(yf * torch.log(pc) + (1 - yf) * torch.log1p(-pc))
     sq = (p.to(torch.float64) - yf) ** 2
     return torch.stack([group_sums(codes, n_groups, W), group_sums(codes, n_groups, W * sq),

@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from fastxai.eval import group_aggregates as A
-from fastxai.eval import group_metrics as GM
-from fastxai.eval.group_encoding import group_label
+from fastxai.eval.groups import aggregates as A
+from fastxai.eval.groups import metrics as GM
+from fastxai.eval.groups.encoding import group_label
 
 
 Summary = Union[float, Dict[Tuple, float]]
@@ -193,7 +193,8 @@ class GroupReport:
             "features": list(self.feature_names),
             "overall": {m: plain(v) for m, v in self.overall.items()},
             "by_group": {m: self.by_group[m].tolist() for m in self.metrics},
-            "count": self.counts.tolist(),
+            "count": self.counts.tolist(),  # rows per group (0 = empty intersection, see "empty_groups")
+            "empty_groups": [list(g) for g in self.empty_groups()],
             "difference": {m: plain(v) for m, v in self.difference().items()},
             "ratio": {m: plain(v) for m, v in self.ratio().items()},
             "group_min": {m: plain(v) for m, v in self.group_min().items()},
@@ -214,12 +215,12 @@ class GroupReport:
         summaries = [("overall", self._overall), ("difference", {m: self._agg("difference", m) for m in self.metrics}),
                      ("ratio", {m: self._agg("ratio", m) for m in self.metrics})]
         ctl = [""] if self.n_control == 1 else [f" [{group_label(c)}]" for c in self.controls]
-        labels = [group_label(g) for g in self.groups] + [lab + c for lab, _ in summaries for c in ctl]
+        labels = [self._row_label(i) for i in range(len(self.groups))] + [lab + c for lab, _ in summaries for c in ctl]
         w0 = max(len(x) for x in labels + ["group"]) + 2
         head = "group".ljust(w0) + "".join(m[:14].rjust(15) for m in self.metrics)
         rows = [head, "-" * len(head)]
         for i, g in enumerate(self.groups):
-            rows.append(group_label(g).ljust(w0) + "".join(f"{float(self.by_group[m][i]):15.4f}" for m in self.metrics))
+            rows.append(self._row_label(i).ljust(w0) + "".join(f"{float(self.by_group[m][i]):15.4f}" for m in self.metrics))
         rows.append("-" * len(head))
         for lab, src in summaries:
             for j, c in enumerate(ctl):
@@ -227,6 +228,14 @@ class GroupReport:
         return "\n".join(rows)
 
     __repr__ = __str__
+
+    def _row_label(self, i: int) -> str:
+        """Printable group label; an empty intersection is named as such (its metrics are NaN)."""
+        return group_label(self.groups[i]) + (" (empty)" if float(self.counts[i]) == 0 else "")
+
+    def empty_groups(self) -> List[Tuple]:
+        """Groups without any row (empty intersections): NaN in every table, skipped by every aggregate."""
+        return [g for g, c in zip(self.groups, self.counts.tolist()) if c == 0]
 
 
 def _std(v: torch.Tensor, ddof: int = 0) -> torch.Tensor:

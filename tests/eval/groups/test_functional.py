@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import fastxai.eval.groups as GR
-from fastxai.eval.bootstrap import multiplicities
+from fastxai.eval.groups.bootstrap import multiplicities
 from fastxai.eval.errors import InputError
-from fastxai.eval.group_encoding import encode_groups
+from fastxai.eval.groups.encoding import encode_groups
 from tests.eval.metric_tester import check_batching
 
 fl = pytest.importorskip("fairlearn.metrics")
@@ -242,7 +242,7 @@ def test_bad_inputs() -> None:
         GR.group_report(y[:-1], y_score=s, sensitive_features=sex)
     sexo = sex.astype(object)
     sexo[4] = None
-    with pytest.raises(InputError, match=r"missing values at rows \[4\]"):
+    with pytest.raises(InputError, match=r"missing values .* in 1 of 50 rows \(first at rows \[4\]\)"):
         GR.group_report(y, y_score=s, sensitive_features=sexo)
     y2 = y.copy().astype(float)
     assert GR.group_report(np.where(y == 1, 3, 7), y_pred=np.where(s >= 0.5, 3, 7), sensitive_features=sex,
@@ -315,7 +315,7 @@ def test_std_and_skewed_error_ratio() -> None:
 
 
 def test_auroc_many_groups_ties_and_empty_groups() -> None:
-    from fastxai.eval import group_stats as S
+    from fastxai.eval.groups import stats as S
 
     g = np.random.default_rng(16)
     n, G = 3000, 70  # > 64 groups: sort-based partition path
@@ -415,3 +415,24 @@ def test_regression_report_matches_fairlearn() -> None:
         for i in range(2):
             np.testing.assert_allclose(r.by_group_ci()[m][i], mf.by_group_ci[i][m].to_numpy(float), atol=ATOL)
     assert r.worst_group()["rmse"] == (mf.by_group["rmse"].idxmax(),)
+
+
+def test_plain_torch_bench_baseline_gives_group_reports_numbers() -> None:
+    """benches/eval_group_baseline.py (issue 16's floor) computes the same numbers as group_report."""
+    from benches.eval_group_baseline import METRICS, plain_group_report
+
+    g = np.random.default_rng(12)
+    n = 5000
+    y = (g.random(n) < 0.3).astype(np.int64)
+    s = np.round(np.clip(0.3 * y + 0.7 * g.random(n), 0, 1), 2)  # ties
+    sf = g.choice(["a", "b", "c", "d", "e", "f"], n)
+    yp = (s >= 0.5).astype(np.int64)
+    ours = GR.group_report(y, yp, y_score=s, sensitive_features=sf, metrics=list(METRICS))
+    base = plain_group_report(y, yp, s, sf)
+    for m in METRICS:
+        torch.testing.assert_close(ours.by_group[m], base[m]["by_group"], rtol=0, atol=1e-12)
+        assert ours.overall[m] == pytest.approx(base[m]["overall"], abs=1e-12)
+        assert ours.difference()[m] == pytest.approx(base[m]["difference"], abs=1e-12)
+        assert ours.ratio()[m] == pytest.approx(base[m]["ratio"], abs=1e-12)
+    assert float(base["auroc"]["by_group"][0]) == pytest.approx(
+        skm.roc_auc_score(y[sf == "a"], s[sf == "a"]), abs=1e-12)

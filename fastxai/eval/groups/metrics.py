@@ -1,6 +1,6 @@
 """Metric definitions for group reports: statistics in, (B, G) values out.
 
-Each built-in metric is computed from per-group sufficient statistics (``group_stats``):
+Each built-in metric is computed from per-group sufficient statistics (``groups.stats``):
 weighted confusion cells [tn, fp, fn, tp], calibration bins, squared/log-loss sums, a
 sort-once AUROC. A value is *undefined* where its denominator is empty; what is done then
 (NaN + warning, or a fill value) is decided by the caller (``zero_division``).
@@ -12,7 +12,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-from fastxai.eval import group_stats as S
+from fastxai.eval.groups import stats as S
 
 TN, FP, FN, TP = 0, 1, 2, 3
 
@@ -125,15 +125,18 @@ def needs(names) -> Dict[str, bool]:
 
 def row_stats(y: torch.Tensor, yhat: torch.Tensor, score: Optional[torch.Tensor], codes: torch.Tensor,
               n_groups: int, M: torch.Tensor, sw: torch.Tensor, need: Dict[str, bool], n_bins: int,
-              data_range_bins: int, plan: Optional[S.AurocPlan] = None, auroc_bins: int = 1000) -> Dict[str, torch.Tensor]:
-    """Sufficient statistics for multiplicities M (B, N) and sample weights sw (N,) -> dict of (B, G, ...)."""
+              data_range_bins: int, plan: Optional[S.AurocPlan] = None, auroc_bins: int = 1000,
+              eps=None) -> Dict[str, torch.Tensor]:
+    """Sufficient statistics for multiplicities M (B, N) and sample weights sw (N,) -> dict of (B, G, ...).
+
+    ``eps``: NLL clipping epsilon (float or (N,) per row; see ``stats.squared_and_log_loss``)."""
     W = M.to(torch.float64) * sw
     st = {"count": S.group_sums(codes, n_groups, M.to(torch.float64)),
           "conf": S.confusion(codes, n_groups, y, yhat, W)}
     if need["cal"]:
         st["cal"] = S.calibration_bins(codes, n_groups, y, score, W, n_bins)
     if need["sq"]:
-        st["sq"] = S.squared_and_log_loss(codes, n_groups, y, score, W)
+        st["sq"] = S.squared_and_log_loss(codes, n_groups, y, score, W, eps)
     if need["hist"]:
         st["hist"] = S.score_histogram(codes, n_groups, y, score, W, auroc_bins)
     if need["auroc"] or need["tpr_at_spec"] or need.get("tpr_at_spec_interp"):
@@ -177,8 +180,8 @@ def values(name: str, st: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.
         tnr, _, _ = values("tnr", st)
         both = torch.stack([tpr, tnr], -1)
         return torch.nanmean(both, -1), torch.zeros_like(empty), "empty group"
-    if name == "count":
-        return count.clone(), torch.zeros_like(empty), ""
+    if name == "count":  # fairlearn: an empty intersection (or a group absent from a replicate) is NaN
+        return torch.where(empty, nan, count), torch.zeros_like(empty), ""
     if name == "auroc" or name.startswith(TPR_AT_SPEC):
         v = st["auroc" if name == "auroc" else spec_key(name)]
         return v, torch.isnan(v) & ~empty, "only one class"
