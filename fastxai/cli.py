@@ -22,6 +22,7 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "profile": ("fastxai.bench.cli_profile", "per-stage time breakdown of one method / model / batch"),
     "report": ("fastxai.report.cli", "write a bench run's self-contained HTML report (findings first)"),
     "audit": ("fastxai.report.audit_cli", "audit a dataset (groups, labels, boxes, images) before any model"),
+    "compat": ("fastxai.cli_compat", "run a method from Captum and from fastxai on your model; compare"),
 }
 
 

@@ -2,7 +2,9 @@
 
 ``run_cell(ctx, keys, specs, body)``: rank 0 claims every key (a cell already done is left
 alone), broadcasts the decision, runs ``body()`` on every rank, gathers the outcome of every
-rank and, if all succeeded, lets ``body``'s ``finish`` callback compact and mark the cells done;
+rank and, if all succeeded, lets ``body``'s ``finish`` callback compact the cells' parts, marks
+them done and only then removes their parts (a kill in between leaves either the parts of a
+running cell, which resume, or stale parts of a done cell, removed at the next claim);
 otherwise each claimed cell is marked failed with every rank's error. A background thread
 keeps the leases alive while the cell runs.
 """
@@ -15,6 +17,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import torch.distributed as dist
 
+from fastxai.bench import parts
 from fastxai.bench.errors import DiskFullError
 from fastxai.bench.store import Store
 
@@ -54,6 +57,12 @@ def gather(ctx: Any, item: Any) -> List[Any]:
     return out
 
 
+def remove_cell_parts(ctx: Any, key: str) -> None:
+    """Delete a cell's score parts and map parts (after they were compacted and the cell marked done)."""
+    parts.remove_parts(ctx.path("parts", key))
+    parts.remove_parts(ctx.path("maps", key))
+
+
 def claim_all(ctx: Any, cells: List[Tuple[str, str, str, str, Dict[str, Any]]]) -> Dict[str, bool]:
     """Rank 0 ensures and claims the cells; every rank gets ``{key: run it?}`` (done -> False)."""
     decision: Dict[str, bool] = {}
@@ -61,8 +70,10 @@ def claim_all(ctx: Any, cells: List[Tuple[str, str, str, str, Dict[str, Any]]]) 
         t = time.perf_counter()
         for key, stage, model, method, spec in cells:
             ctx.store.ensure(key, stage, model, method, spec)
-            decision[key] = ctx.store.status(key) != "done" and ctx.store.claim(key, ctx.owner,
-                                                                                ctx.cfg.run.lease_seconds)
+            done = ctx.store.status(key) == "done"
+            if done:  # a kill between marking done and removing the parts leaves them behind
+                remove_cell_parts(ctx, key)
+            decision[key] = not done and ctx.store.claim(key, ctx.owner, ctx.cfg.run.lease_seconds)
         ctx.io_seconds += time.perf_counter() - t
     return ctx.dist.broadcast(decision)
 
@@ -106,6 +117,7 @@ def run_cell(ctx: Any, claimed: List[str], body: Callable[[], Any],
         for key in claimed:
             if ok and key in done:
                 ctx.store.finish(key, ctx.owner, seconds, done[key]["n_samples"], done[key]["summary"])
+                remove_cell_parts(ctx, key)  # only once the cell is marked done
             elif not ok:
                 msg = "; ".join(f"rank {i}: {e[0]}: {e[1]}" for i, (_, e) in enumerate(outcomes) if e)
                 ctx.store.fail(key, ctx.owner, msg, "\n".join(e[2] for e in errors), seconds)

@@ -78,6 +78,7 @@ def check_dataset(cfg: Any, file: str) -> None:
     for key, col in named:
         if col not in cols:
             raise ConfigError(file, key, f"column {col!r} not in {path}{suggest(col, cols)} (columns: {', '.join(cols)})")
+    _check_annotation_columns(cfg, file, path, cols)
     for k in ds.label_columns:
         if k not in ds.labels:
             raise ConfigError(file, f"dataset.label_columns.{k}", f"{k!r} is not one of dataset.labels {ds.labels}")
@@ -89,6 +90,35 @@ def check_dataset(cfg: Any, file: str) -> None:
     if cfg.chexlocalize.enabled and cfg.chexlocalize.val_split not in cfg.split.fractions:
         raise ConfigError(file, "chexlocalize.val_split", f"split {cfg.chexlocalize.val_split!r} is not one of "
                           f"split.fractions {list(cfg.split.fractions)}")
+
+
+def _check_annotation_columns(cfg: Any, file: str, path: str, cols: List[str]) -> None:
+    """Box / finding / patient columns the config relies on exist; localisation metrics have annotations."""
+    from fastxai.bench.config import DatasetSection
+    from fastxai.bench.metrics import LOCALISATION
+
+    ds = cfg.dataset
+    defaults = DatasetSection.model_fields
+    have_boxes = [c in cols for c in ds.box_columns]
+    if any(have_boxes) or tuple(ds.box_columns) != tuple(defaults["box_columns"].default):
+        for i, (col, ok) in enumerate(zip(ds.box_columns, have_boxes)):
+            if not ok:
+                raise ConfigError(file, f"dataset.box_columns[{i}]", f"column {col!r} not in {path}"
+                                  f"{suggest(col, cols)} (columns: {', '.join(cols)})")
+    if (all(have_boxes) or ds.mask_column) and ds.finding_column not in cols:
+        raise ConfigError(file, "dataset.finding_column", f"column {ds.finding_column!r} not in {path}"
+                          f"{suggest(ds.finding_column, cols)}: boxes and masks need the finding they mark")
+    if ds.patient_column != defaults["patient_column"].default and ds.patient_column not in cols:
+        raise ConfigError(file, "dataset.patient_column", f"column {ds.patient_column!r} not in {path}"
+                          f"{suggest(ds.patient_column, cols)} (columns: {', '.join(cols)})")
+    if not all(have_boxes) and not ds.mask_column:
+        if cfg.chexlocalize.enabled:
+            raise ConfigError(file, "chexlocalize.enabled", f"the cheXlocalize protocol needs boxes or masks, but "
+                              f"{path} has no box columns {list(ds.box_columns)} and dataset.mask_column is not set")
+        for j, name in enumerate(cfg.metrics.names):
+            if name in LOCALISATION:
+                raise ConfigError(file, f"metrics.names[{j}]", f"{name!r} needs boxes or masks, but {path} has no "
+                                  f"box columns {list(ds.box_columns)} and dataset.mask_column is not set")
 
 
 def check_models(cfg: Any, file: str) -> None:

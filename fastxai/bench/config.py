@@ -50,6 +50,16 @@ class PreprocessSection(_Section):
             raise ValueError("every std must be > 0")
         return v
 
+    @model_validator(mode="after")
+    def _per_channel(self) -> "PreprocessSection":
+        if min(self.hw()) < 1:
+            raise ValueError(f"size must be positive, got {self.size}")
+        for name in ("mean", "std"):
+            n = len(getattr(self, name))
+            if n not in (1, self.channels):
+                raise ValueError(f"{name} needs 1 or channels = {self.channels} values, got {n}")
+        return self
+
     def hw(self) -> Tuple[int, int]:
         """(H, W) of the model input."""
         return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)  # type: ignore[return-value]

@@ -107,9 +107,13 @@ def validate_mapping(data: Dict[str, Any], file: str = "<config>") -> Any:
 
 
 def resolve_paths(cfg: Any, base: Path) -> Any:
-    """Make the config's relative paths absolute against ``base`` (the config's folder)."""
+    """Make the config's paths absolute: ``~`` and ``$VAR`` expanded, relative ones against ``base``
+    (the config's folder)."""
     def absolute(p: str) -> str:
-        return str(p if os.path.isabs(p) else (base / p).resolve()) if p else p
+        if not p:
+            return p
+        p = os.path.expanduser(os.path.expandvars(p))
+        return str(p if os.path.isabs(p) else (base / p).resolve())
 
     cfg.run.out = absolute(cfg.run.out)
     cfg.run.cache_dir = absolute(cfg.run.cache_dir)
@@ -119,21 +123,61 @@ def resolve_paths(cfg: Any, base: Path) -> Any:
     return cfg
 
 
+def _override_parts(dotted: str) -> List[Union[str, int]]:
+    """``"models[0].train.epochs"`` -> ``["models", 0, "train", "epochs"]``."""
+    import re
+
+    out: List[Union[str, int]] = []
+    for piece in dotted.split("."):
+        m = re.fullmatch(r"([^\[\]]+)((?:\[\d+\])*)", piece.strip())
+        if not m:
+            raise ValueError(piece)
+        out.append(m.group(1))
+        out += [int(i) for i in re.findall(r"\[(\d+)\]", m.group(2))]
+    return out
+
+
+def apply_override(data: Dict[str, Any], dotted: str, value: Any, file: str = "<config>") -> None:
+    """Set ``dotted`` (``run.batch_size``, ``models[0].train.epochs``) in the raw mapping, in place.
+
+    Missing sections are created (the schema then rejects unknown keys); a list index past the
+    end or a key below a plain value raises ``ConfigError`` naming the override."""
+    try:
+        path = _override_parts(dotted)
+    except ValueError:
+        raise ConfigError(file, dotted, f"override key {dotted!r} is not a dotted key such as "
+                          "'run.batch_size' or 'models[0].train.epochs'") from None
+    node: Any = data
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        where = key_path(path[:i + 1])
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                n = len(node) if isinstance(node, list) else 0
+                raise ConfigError(file, where, f"override {dotted!r}: {key_path(path[:i]) or 'the top level'} "
+                                  f"has {n} entries (not a list, or index too large)")
+        elif not isinstance(node, dict):
+            raise ConfigError(file, where, f"override {dotted!r}: {key_path(path[:i])} is a value, not a section")
+        if last:
+            node[part] = value
+        elif isinstance(part, int):
+            node = node[part]
+        else:
+            node = node.setdefault(part, {} if isinstance(path[i + 1], str) else [])
+
+
 def load_config(path: Union[str, os.PathLike], overrides: Optional[Dict[str, Any]] = None,
                 check_data: bool = True) -> Any:
     """Read, validate and check a config file. Returns a ``BenchConfig`` with absolute paths.
 
-    ``overrides``: dotted keys applied before validation (``{"run.out": "/tmp/x"}``).
+    ``overrides``: dotted keys applied before validation (``{"run.out": "/tmp/x",
+    "models[0].train.epochs": 1}``; see ``apply_override``).
     ``check_data``: also run the checks that read the annotation file and build the models.
     """
     file = str(path)
     data = read_config_file(path)
     for dotted, value in (overrides or {}).items():
-        node = data
-        *head, last = dotted.split(".")
-        for part in head:
-            node = node.setdefault(part, {})
-        node[last] = value
+        apply_override(data, dotted, value, file)
     cfg = resolve_paths(validate_mapping(data, file), Path(path).resolve().parent)
     if check_data:
         check_config(cfg, file)

@@ -160,8 +160,8 @@ def format_profile(p: Dict[str, Any]) -> str:
     from fastxai.bench.progress import table
 
     total = p["method_seconds"]
-    rows = [[k, v, 100.0 * v / total if total and k in ("forward", "backward", "engine_other") else float("nan")]
-            for k, v in p["stages"].items()]
+    rows = [[k, v, 100.0 * v / total if total and k in ("forward", "backward", "engine_other") else "-"]
+            for k, v in p["stages"].items()]  # load / host_to_device / evaluator lie outside the method call
     head = (f"{p['method']} on {p['model']}, batch {p['batch']} ({p['device']}): {total:.4f} s per call, "
             f"{p['samples_per_s']:.1f} samples/s; {p['model_calls']} model calls, {p['model_rows']} rows\n"
             f"model-forward floor (replayed calls): {p['floor_seconds']:.4f} s; engine overhead "

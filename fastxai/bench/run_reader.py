@@ -5,7 +5,6 @@ it. Only finished cells of the run's current plan (the last config run in the fo
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import Any, Dict, List, Optional, Sequence
@@ -145,17 +144,20 @@ class Run:
     def maps(self, model: str, method: str, sample_ids: Sequence[str], target: Optional[str] = None) -> torch.Tensor:
         """(N, H, W) float32 saved maps (``run.save_maps = true``) of the first unit of each sample (of
         class ``target`` when given). KeyError when not saved."""
+        from fastxai.bench.maps_store import read_maps
+
         cell = next((r for r in self._done("explain") if r["model"] == model and r["method"] == method), None)
-        files = sorted(glob.glob(self._p("maps", cell["key"], "b*.npz"))) if cell else []
-        if not files:
+        try:
+            units, sids, arr = read_maps(self.run_dir, cell["key"], sample_ids) if cell else (None, None, None)
+        except FileNotFoundError:
+            cell = None
+        if cell is None:
             raise KeyError(f"no saved maps for model {model!r}, method {method!r} (set run.save_maps = true)")
-        units = self.units().set_index("unit")
+        labels = self.units().set_index("unit")["label"]
         found: Dict[str, np.ndarray] = {}
-        for f in files:
-            z = np.load(f)
-            for u, sid, m in zip(z["unit"], z["sample_id"], z["maps"]):
-                if sid in sample_ids and sid not in found and (target is None or units.at[int(u), "label"] == target):
-                    found[str(sid)] = m
+        for u, sid, m in sorted(zip(units.tolist(), sids, arr), key=lambda t: t[0]):
+            if sid not in found and (target is None or labels.at[int(u)] == target):
+                found[sid] = m
         missing = [s for s in sample_ids if s not in found]
         if missing:
             raise KeyError(f"no saved map for samples {missing[:5]}")

@@ -3,21 +3,20 @@
 For each global batch of this rank that the evaluate cell has not finished: the maps come
 from the saved maps (``run.save_maps``) or are computed (the method call is timed, and the
 model rows it ran are counted by a forward pre-hook); the explain cell's part holds the batch's
-timing row (and the maps file is written beside it when saving maps); the metrics are computed
-(timed) and the evaluate cell's part holds one row per (unit, metric) and per curve point.
+timing row (when saving maps, a ``fastxai.bench.maps_store`` part is written just before it); the
+metrics are computed (timed) and the evaluate cell's part holds one row per (unit, metric) and per curve point.
 Finished batches of either cell are never recomputed; their scores are re-read into the
 evaluator state (``ScoreState``), which merges across ranks at the end of the cell.
 """
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 
-from fastxai.bench import parts
+from fastxai.bench import maps_store, parts
 from fastxai.bench.context import Context, chex_thresholds, evaluate_spec, explain_spec
 from fastxai.bench.metrics import EvalBatch, randomisation_scores, score_batch
 from fastxai.bench.methods import Explainer, explainer_factory
@@ -95,10 +94,6 @@ def _score_rows(units: torch.Tensor, sids: List[str], targets: torch.Tensor, val
              "step": np.int64, "value": np.float64}
     return {k: (np.concatenate(v) if v else np.empty(0, dtype=empty[k])).tolist() if empty[k] is object
             else (np.concatenate(v) if v else np.empty(0, dtype=empty[k])) for k, v in cols.items()}
-
-
-def _maps_path(ctx: Context, ekey: str, b: int) -> str:
-    return ctx.path("maps", ekey, f"b{b}.npz")
 
 
 def _explain(ctx: Context, explainer: Explainer, model: torch.nn.Module, batch: Dict[str, Any]) -> Dict[str, Any]:
@@ -181,6 +176,7 @@ def _body(ctx: Context, model_name: str, method: Any, ekey: str, vkey: str, run_
     todo = _batch_todo(ctx, ekey, vkey, run_e)
     v_done = parts.done_batches(ctx.path("parts", vkey))
     explainer = Explainer(method, model, ctx.cfg.run.seed)
+    saved = maps_store.SavedMaps(ctx.run_dir, ekey)
     ds = UnitDataset(ctx.units, ctx.cfg.dataset.root, ctx.cfg.dataset.preprocess)
     e_done = parts.done_batches(ctx.path("parts", ekey))
     totals = {"explain_s": 0.0, "evaluate_s": 0.0}
@@ -192,10 +188,9 @@ def _body(ctx: Context, model_name: str, method: Any, ekey: str, vkey: str, run_
             raise BadFileError(*batch["errors"][0])
         if batch["image"] is not None:
             batch["image"] = batch["image"].to(ctx.cfg.run.device)
-            mp = _maps_path(ctx, ekey, b)
-            if os.path.exists(mp):
-                maps = torch.from_numpy(np.load(mp)["maps"].astype(np.float32))
-                ex = None
+            ex = saved.get(b, batch["unit"])  # saved maps (with their timing): never recomputed
+            if ex is not None:
+                maps = ex["maps"]
             else:
                 ex = _explain(ctx, explainer, model, batch)
                 maps = ex["maps"]
@@ -212,8 +207,9 @@ def _body(ctx: Context, model_name: str, method: Any, ekey: str, vkey: str, run_
             ex, maps, rows = None, None, _score_rows(torch.zeros(0), [], torch.zeros(0), {}, {}, names)
         t = time.perf_counter()
         if run_e and b not in e_done and (ex is not None or batch["image"] is None):
-            if ctx.cfg.run.save_maps and maps is not None:
-                _save_maps(ctx, ekey, b, batch, maps)
+            if ctx.cfg.run.save_maps and maps is not None and not ex.get("loaded"):
+                maps_store.write_batch(ctx.run_dir, ekey, ctx.dist.rank, b, batch["unit"], batch["sample_id"], maps,
+                                       ex["seconds"], ex["rows"], ex["grad_rows"])
             parts.write_part(ctx.path("parts", ekey), ctx.dist.rank, b, _timing_row(b, ctx.dist.rank, batch, ex))
         if b not in v_done:
             parts.write_part(ctx.path("parts", vkey), ctx.dist.rank, b, rows)
@@ -230,15 +226,6 @@ def _timing_row(b: int, rank: int, batch: Dict[str, Any], ex: Optional[Dict[str,
             "model_rows": [ex["rows"] if ex else 0], "grad_rows": [ex["grad_rows"] if ex else 0]}
 
 
-def _save_maps(ctx: Context, ekey: str, b: int, batch: Dict[str, Any], maps: torch.Tensor) -> None:
-    path = _maps_path(ctx, ekey, b)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + f".tmp-{os.getpid()}.npz"
-    np.savez(tmp, maps=maps.numpy().astype(ctx.cfg.run.maps_dtype), unit=batch["unit"].numpy(),
-             sample_id=np.array(batch["sample_id"], dtype=str))
-    os.replace(tmp, path)
-
-
 def _finish(ctx: Context, ekey: str, vkey: str, run_e: bool, results: List[Dict], seconds: float) -> Dict:
     n_batches = len(ctx.batch_plan)
     out: Dict[str, Dict[str, Any]] = {}
@@ -249,6 +236,8 @@ def _finish(ctx: Context, ekey: str, vkey: str, run_e: bool, results: List[Dict]
         timing = parts.read_parts(e_dir)
         t = timing.to_pandas() if timing is not None else None
         parts.compact(e_dir, ctx.path("results", f"{ekey}.parquet"))
+        if ctx.cfg.run.save_maps:
+            maps_store.compact(ctx.run_dir, ekey, ctx.cfg.run.maps_dtype)
         out[ekey] = {"n_samples": int(t["n_units"].sum()) if t is not None else 0,
                      "summary": {"seconds": float(t["seconds"].sum()) if t is not None else 0.0,
                                  "model_rows": int(t["model_rows"].sum()) if t is not None else 0,
@@ -266,8 +255,6 @@ def _finish(ctx: Context, ekey: str, vkey: str, run_e: bool, results: List[Dict]
     out[vkey] = {"n_samples": int(units.numel()),
                  "summary": {"metrics": state.compute(), "metric_seconds": sum(r["evaluate_s"] for r in results),
                              "explain_seconds_this_attempt": sum(r["explain_s"] for r in results)}}
-    for key in out:
-        parts.remove_parts(ctx.path("parts", key))
     return out
 
 

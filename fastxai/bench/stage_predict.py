@@ -114,7 +114,6 @@ def run_predict(ctx: Context, name: str) -> Dict[str, Any]:
         def finish(results: List[Any], seconds: float) -> Dict[str, Dict[str, Any]]:
             floor = next((r for r in results if r), {})
             n = parts.compact(ctx.path("parts", key), ctx.path("results", f"{key}.parquet"))
-            parts.remove_parts(ctx.path("parts", key))
             return {key: {"n_samples": n, "summary": floor}}
 
         run_cell(ctx, claimed, lambda: _body(ctx, name, key), finish)

@@ -1,7 +1,8 @@
 """The evaluate stage's evaluator state: per-unit scores as a ``fastxai.eval.Metric``.
 
 States are ``cat`` (unit ordinals and their (n, M) scores), so ``sync()`` merges ranks through
-``torch.distributed`` (``all_gather_object``) and ``compute()`` sorts by unit before reducing:
+``torch.distributed`` (tensor all-gathers; ranks whose metric lists differ are refused, naming the
+setting) and ``compute()`` sorts by unit before reducing:
 the result is bitwise the same whatever the number of ranks or batches (sum states would add
 in a rank-dependent order).
 """
@@ -23,6 +24,10 @@ class ScoreState(Metric):
         self.metrics = list(metrics)
         self.add_state("units", [], reduce="cat")
         self.add_state("values", [], reduce="cat")
+
+    def settings(self) -> Dict[str, object]:
+        """The metric columns (``merge`` / ``sync`` refuse states with other columns)."""
+        return {"metrics": list(self.metrics)}
 
     def update(self, units: Tensor, values: Tensor) -> None:  # type: ignore[override]
         """Add N units' scores ((N, M) float64, NaN = not measured)."""

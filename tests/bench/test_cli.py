@@ -42,3 +42,22 @@ def test_profile_breakdown(tmp_path, syn_root, model_cache, capsys):
     assert st["forward"] + st["backward"] <= p["method_seconds"] + 1e-9
     assert p["floor_seconds"] > 0 and trace.exists() and "traceEvents" in trace.read_text()
     assert main(["profile", str(cfg), "--method", "Nope"]) == 2
+
+
+def test_demo_generates_data_and_runs_the_built_in_config(tmp_path, capsys):
+    """``fastxai bench --demo`` end to end, shrunk by overrides (the built-in config is otherwise unchanged)."""
+    from fastxai.bench import open_run
+
+    data, out = tmp_path / "data", tmp_path / "demo"
+    assert main(["bench", "--demo", "--data-dir", str(data), "--check"]) == 0
+    assert (data / "annotations.csv").exists() and (data / "demo.toml").exists()
+    capsys.readouterr()
+    sets = ["run.max_samples=3", "run.batch_size=4", "run.report=false", f'run.cache_dir="{tmp_path / "c"}"',
+            "dataset.preprocess.size=32", "models[0].train.epochs=1", "groups.n_boot=10", "metrics.curve_steps=4",
+            'methods=[{name = "Saliency"}]']
+    argv = ["bench", "--demo", "--data-dir", str(data), "--out", str(out), "--quiet"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    assert capsys.readouterr().out == ""  # --quiet: no progress bars, no summary
+    run = open_run(str(out))
+    assert set(run.cells()["status"]) == {"done"} and run.provenance["dataset"]["id"] == "fastxai-synthetic"
+    assert {"sex", "age_group", "site"} <= set(run.aggregates()["group_feature"])

@@ -170,3 +170,46 @@ methods: [{{name: Saliency}}]
     y.write_text(y.read_text().replace("Saliency", "Saliencyy"))
     with pytest.raises(ConfigError, match="did you mean 'Saliency'"):
         load_config(str(y))
+
+
+def test_renamed_box_column_missing(good):
+    e = _bad(good, "[dataset.preprocess]", 'box_columns = ["x0", "y0", "x1", "y_1"]\n\n[dataset.preprocess]')
+    assert e.key == "dataset.box_columns[3]" and "'y_1'" in e.message and "did you mean 'y1'" in e.message
+
+
+def test_patient_column_named_but_missing(good):
+    e = _bad(good, "[dataset.preprocess]", 'patient_column = "patient"\n\n[dataset.preprocess]')
+    assert e.key == "dataset.patient_column" and "did you mean 'patient_id'" in e.message
+
+
+def test_localisation_metric_without_boxes_or_masks(tmp_path, syn_root, model_cache):
+    import pandas as pd
+
+    df = pd.read_csv(f"{syn_root}/annotations.csv").drop(columns=["x0", "y0", "x1", "y1"])
+    df.to_csv(tmp_path / "nobox.csv", index=False)
+    cfg = write_config(tmp_path / "c.toml", syn_root, str(tmp_path / "o"), model_cache,
+                       metrics=["sparseness", "pointing_game"])
+    cfg.write_text(cfg.read_text().replace("[dataset.preprocess]", f'csv = "{tmp_path / "nobox.csv"}"\n\n'
+                                                                    "[dataset.preprocess]"))
+    with pytest.raises(ConfigError) as info:
+        load_config(str(cfg))
+    assert info.value.key == "metrics.names[1]" and "needs boxes or masks" in info.value.message
+    load_config(str(cfg), {"metrics.names": ["sparseness"]})  # map-only metrics need no annotation
+
+
+def test_overrides_reach_list_entries_and_bad_ones_are_named(good):
+    cfg = load_config(str(good), {"models[0].train.epochs": 3, "methods[0].params": {"abs": False}})
+    assert cfg.models[0].train.epochs == 3 and cfg.methods[0].params == {"abs": False}
+    for key, where in (("models[5].train.epochs", "models[5]"), ("run.seed.x", "run.seed.x"),
+                       ("run..seed", "run..seed")):
+        with pytest.raises(ConfigError) as info:
+            load_config(str(good), {key: 1})
+        assert info.value.key == where and str(good) in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(good), {"run.batchsize": 8})
+    assert info.value.key == "run.batchsize" and "did you mean 'batch_size'" in info.value.message
+
+
+def test_mean_std_per_channel(good):
+    e = _bad(good, "mean = [0.4]", "mean = [0.4, 0.4]")
+    assert e.key == "dataset.preprocess" and "mean needs 1 or channels = 1 values, got 2" in e.message

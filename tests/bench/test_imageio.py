@@ -32,6 +32,15 @@ def test_png_16_bit(tmp_path):
     assert float(x[0, 0, 0]) == 0.0 and float(x[0, 1, 1]) == pytest.approx(1.0)
 
 
+def test_jpeg_rgb_to_one_channel(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((16, 24, 3), 200, np.uint8)).save(tmp_path / "c.jpg", quality=95)
+    assert image_size(str(tmp_path / "c.jpg")) == (16, 24)
+    x = read_image(str(tmp_path / "c.jpg"), (8, 12), 1, [0.0], [1.0])
+    assert x.shape == (1, 8, 12) and torch.allclose(x, torch.full_like(x, 200 / 255), atol=2 / 255)
+
+
 def test_missing_and_corrupt_files_raise(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_image(str(tmp_path / "nope.png"), (8, 8), 1, [0.0], [1.0])

@@ -178,3 +178,66 @@ def test_bad_files_skip_or_fail(tmp_path, syn_root, model_cache):
 
     with pytest.raises(BadFileError, match=first.split("/")[-1]):
         run_bench(str(cfg2), quiet=True)
+
+
+def test_unreadable_pixels_mid_cell_fail_keeps_finished_batches_then_skip(tmp_path, syn_root, model_cache,
+                                                                          monkeypatch):
+    """A file whose header reads but whose pixels do not: ``fail`` stops the cells naming it and keeps the
+    batches before it; resuming with ``skip`` redoes nothing finished and lists the file."""
+    import shutil
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from fastxai.bench.config_load import load_config
+    from fastxai.bench.dataset import build_table, explain_units
+
+    root = tmp_path / "data"
+    shutil.copytree(syn_root, root)
+    cfg = write_config(tmp_path / "c.toml", str(root), str(tmp_path / "run"), model_cache, batch_size=1,
+                       max_samples=4, metrics=["sparseness"])
+    cfg.write_text(cfg.read_text().replace("seed = 0\n", 'seed = 0\non_bad_file = "fail"\n', 1))
+    victim = explain_units(build_table(load_config(str(cfg))), "test", "all", 4)["sample_id"].iloc[2]
+    data = (root / victim).read_bytes()
+    (root / victim).write_bytes(data[:60])  # signature + IHDR intact: the header scan passes
+    assert run_bench(str(cfg), quiet=True) == 1
+    run = open_run(str(tmp_path / "run"))
+    cells = run.cells()
+    failed = cells[cells["status"] == "failed"]
+    assert {"predict", "explain", "evaluate"} <= set(failed["stage"])
+    assert all(victim.split("/")[-1] in e for e in failed["error"])
+    kept = {}
+    for key in failed["key"]:
+        d = tmp_path / "run" / "parts" / key
+        kept[key] = sorted(os.listdir(d)) if d.is_dir() else []
+        assert [f.split("-b")[1] for f in kept[key]] == ["0.parquet", "1.parquet"]  # the batches before it
+    real, rewritten = pq.write_table, []
+
+    def record(table, where, *a, **k):
+        rewritten.append(str(where))
+        return real(table, where, *a, **k)
+
+    monkeypatch.setattr(pq, "write_table", record)
+    cfg.write_text(cfg.read_text().replace('on_bad_file = "fail"', 'on_bad_file = "skip"'))
+    assert run_bench(str(cfg), quiet=True) == 0
+    assert not [w for w in rewritten for key, fs in kept.items() for f in fs if f"/{key}/.{f}.tmp-" in w]
+    run = open_run(str(tmp_path / "run"))
+    assert set(run.cells()["status"]) == {"done"}
+    assert any(victim in p for p in pd.read_csv(tmp_path / "run" / "bad_files.csv")["path"])
+    scores = run.scores()
+    assert victim not in set(scores["sample_id"])
+    per_method = scores[scores["metric"] == "sparseness"].groupby("method")["sample_id"]
+    assert (per_method.nunique() == 3).all() and (per_method.size() == 3).all()
+
+
+def test_summary_table_lists_methods_next_to_baselines(ref_run):
+    from types import SimpleNamespace
+
+    from fastxai.bench.summary import summary_text
+
+    text = summary_text(SimpleNamespace(run_dir=str(ref_run), bad_files=[]))
+    rows = {line.split()[1]: line for line in text.splitlines() if line.startswith("cnn ")}
+    assert set(rows) == {"Saliency", "baseline:centre", "baseline:random", "baseline:edges"}
+    assert "pointing_game" in text.splitlines()[0] and "failed" not in text
+    n_cells = len(open_run(str(ref_run)).cells())
+    assert f"cells: done {n_cells}" in text

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+import torch
 
 from fastxai.bench import parts
 from fastxai.bench.store import Store, cell_key, new_owner
@@ -90,3 +92,30 @@ def test_empty_batch_part_compacts_with_the_others(tmp_path):
     parts.write_part(d, 0, 1, {"v": [1.5], "s": ["a"]})
     assert parts.compact(d, str(tmp_path / "r.parquet")) == 1
     assert parts.read_table(str(tmp_path / "r.parquet"))["s"].tolist() == ["a"]
+
+
+def test_maps_parquet_parts_roundtrip_and_compaction(tmp_path):
+    from fastxai.bench import maps_store
+
+    run = str(tmp_path)
+    g = torch.Generator().manual_seed(0)
+    m0, m1 = torch.randn(2, 5, 7, generator=g), torch.randn(3, 5, 7, generator=g)
+    maps_store.write_batch(run, "k", 0, 0, torch.tensor([0, 1]), ["a", "b"], m0, 1.5, 20, 10)
+    maps_store.write_batch(run, "k", 1, 1, torch.tensor([2, 3, 4]), ["c", "c", "d"], m1, 2.5, 30, 0)
+    saved = maps_store.SavedMaps(run, "k")
+    got = saved.get(0, torch.tensor([0, 1]))
+    assert torch.equal(got["maps"], m0) and (got["seconds"], got["rows"], got["grad_rows"]) == (1.5, 20, 10)
+    assert torch.equal(saved.get(1, torch.tensor([2, 3, 4]))["maps"], m1)  # parts are exact (float32)
+    assert saved.get(1, torch.tensor([2, 3])) is None and saved.get(2, torch.tensor([5])) is None
+    assert maps_store.compact(run, "k", "float16") == 5
+    units, sids, arr = maps_store.read_maps(run, "k", ["c", "a"])
+    assert sorted(zip(units.tolist(), sids)) == [(0, "a"), (2, "c"), (3, "c")]
+    assert np.array_equal(arr[sids.index("a")], m0[0].half().float().numpy())  # compacted in maps_dtype
+    parts.remove_parts(maps_store.maps_dir(run, "k"))
+    assert maps_store.SavedMaps(run, "k").get(1, torch.tensor([2])) is None  # lossy maps are never scored
+    maps_store.write_batch(run, "k2", 0, 0, torch.tensor([0, 1]), ["a", "b"], m0, 1.5, 20, 10)
+    maps_store.compact(run, "k2", "float32")
+    parts.remove_parts(maps_store.maps_dir(run, "k2"))
+    assert torch.equal(maps_store.SavedMaps(run, "k2").get(0, torch.tensor([1, 0]))["maps"], m0[[1, 0]])
+    with pytest.raises(FileNotFoundError):
+        maps_store.read_maps(run, "other", ["a"])
