@@ -83,13 +83,22 @@ def test_feature_ablation_skips_segments_that_are_not_compact() -> None:
 
 
 def test_incremental_results_do_not_depend_on_the_chunk_size() -> None:
-    """Determinism rule: bit-identical across perturbations_per_eval (one thread, float32)."""
-    net, x = _pair("resnet_small", torch.float32, 40)
+    """Determinism rule: fastxai's own arithmetic is chunk-independent, so the result is
+    bit-identical across perturbations_per_eval wherever the model's outputs are batch-invariant
+    (float64 here: torch's float64 CPU convolutions do not change algorithm with the batch size);
+    in float32 oneDNN may pick another kernel at another batch size, so the calibrated size
+    (``None``, which depends on timing) is held to the stated tolerance instead."""
     kw = dict(sliding_window_shapes=(1, 8, 8), strides=(1, 4, 4), target=1, incremental=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        runs = [Occlusion(net).attribute(x, **kw, perturbations_per_eval=p) for p in (1, 7, None)]
+        net, x = _pair("resnet_small", torch.float64, 40)
+        exact = [Occlusion(net).attribute(x, **kw, perturbations_per_eval=p) for p in (1, 7, None)]
+        net, x = _pair("resnet_small", torch.float32, 40)
+        close = [Occlusion(net).attribute(x, **kw, perturbations_per_eval=p) for p in (1, 7, None)]
+        scale = net(x).abs().max()
     finally:
         torch.set_num_threads(threads)
-    assert all(torch.equal(r, runs[0]) for r in runs[1:])
+    assert all(torch.equal(r, exact[0]) for r in exact[1:])
+    for r in close[1:]:
+        assert (r - close[0]).abs().max() <= 1e-6 * scale
