@@ -398,16 +398,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per pytest process")
     ap.add_argument("-k", "--filter", default="", help="regex on the test file path")
     ap.add_argument("--report-only", action="store_true", help="re-read results, run nothing")
+    ap.add_argument("--reuse", default="", help="variants (e.g. orig) whose results already in "
+                    "--out are reported again without re-running them")
     args = ap.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     variants = args.variants.split(",")
     table, summary = substitution_table()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    reuse = set(variants) if args.report_only else set(filter(None, args.reuse.split(",")))
+    old_runs = json.loads((out / "results.json").read_text()).get("runs", []) \
+        if reuse and (out / "results.json").exists() else []
     imports: Dict[str, Dict[str, List[str]]] = {}
     for v in variants:
         vt = None if v == "orig" else (diff_table(table) if v == "diff" else table)
-        if args.report_only:
+        if v in reuse:
             got = json.loads((out / v / "imports.json").read_text())
         else:
             got = prepare_variant(args.captum, out, v, vt)
@@ -416,11 +421,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     files = sorted(p.relative_to(out / variants[0]).as_posix()
                    for p in (out / variants[0] / "tests" / "attr").rglob("test_*.py"))
     files = [f for f in files if re.search(args.filter, f)]
-    runs: List[dict] = []
-    if args.report_only:
-        runs = json.loads((out / "results.json").read_text()).get("runs", [])
-    else:
-        jobs = [(v, f) for f in files for v in variants]
+    runs: List[dict] = [r for r in old_runs if r["variant"] in reuse]
+    jobs = [(v, f) for f in files for v in variants if v not in reuse]
+    if jobs:
         with cf.ThreadPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
             futs = [pool.submit(run_file, out, v, f, args.timeout, args.threads) for v, f in jobs]
             for fut in cf.as_completed(futs):
