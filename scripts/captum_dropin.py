@@ -49,6 +49,12 @@ OUT_OF_SCOPE = re.compile(r"^(LLM|RemoteLLM|TextTemplateInput|TextTokenInput|VLL
 # they list / filter the algorithms under test. Other helpers stay Captum's.
 SUBSTITUTED_HELPERS = ("attr/helpers/test_config.py", "attr/helpers/gen_test_utils.py")
 LOCAL_TESTING = "_captum_testing"
+# Test files of the out-of-scope text / LLM classes: run with Captum's classes in both variants.
+OUT_OF_SCOPE_FILES = re.compile(r"test_llm_attr")
+# Public names fastxai.attr exports that captum.attr.__all__ does not list but Captum's test
+# files import from captum.attr.* modules (LRP rules, get_exp_kernel_similarity_function, ...):
+# substituted when the Captum object has the same name. Filled by substitution_table().
+FX_EXTRA: set = set()
 BASES = {"Attribution", "GradientAttribution", "PerturbationAttribution", "LayerAttribution",
          "NeuronAttribution"}
 
@@ -100,6 +106,9 @@ def substitution_table() -> Tuple[Dict[int, Tuple[str, str]], Dict[str, List[str
             summary["substituted"].append(name)
         else:
             summary["missing"].append(name)
+    FX_EXTRA.clear()
+    FX_EXTRA.update(n for n in fx_all if n not in ca.__all__ and not OUT_OF_SCOPE.match(n))
+    summary["extra"] = sorted(FX_EXTRA)
     cviz = importlib.import_module("captum.attr._utils.visualization")
     try:
         fviz = importlib.import_module("fastxai.attr.visualization")
@@ -128,7 +137,7 @@ def _resolve(module: str, name: str):
 
 
 def rewrite_source(src: str, table: Optional[Dict[int, Tuple[str, str]]],
-                   used: Dict[str, List[str]]) -> str:
+                   used: Dict[str, List[str]], extra: bool = True) -> str:
     """Rewrite the imports of one file; ``table=None`` only relocates ``captum.testing``.
 
     ``used`` collects {"fastxai": [...], "captum": [...]} captum.attr names this file imports.
@@ -153,6 +162,9 @@ def rewrite_source(src: str, table: Optional[Dict[int, Tuple[str, str]]],
             if hit is None and table is not None and mod in ("captum.attr",) \
                     and a.name == "visualization":
                 hit = ("fastxai.attr", "visualization") if _has_fx_viz() else None
+            if hit is None and table is not None and extra and a.name in FX_EXTRA \
+                    and getattr(obj, "__name__", None) == a.name:
+                hit = ("fastxai.attr", a.name)
             (used["fastxai"] if hit else used["captum"]).append(a.name)
             if hit:
                 moved.append((hit[0], hit[1], a.asname or a.name))
@@ -199,8 +211,10 @@ def prepare_variant(captum_root: Path, out: Path, variant: str,
         rel = path.relative_to(dst).as_posix()
         helper = rel.startswith(LOCAL_TESTING + "/")
         subst = table if (not helper or rel.endswith(SUBSTITUTED_HELPERS)) else None
+        if OUT_OF_SCOPE_FILES.search(rel):
+            subst = None
         used: Dict[str, List[str]] = {"fastxai": [], "captum": []}
-        path.write_text(rewrite_source(path.read_text(), subst, used))
+        path.write_text(rewrite_source(path.read_text(), subst, used, extra=variant != "diff"))
         if used["fastxai"] or used["captum"]:
             imports[rel] = used
     if variant == "diff":
@@ -337,10 +351,13 @@ def render(result: dict, variants: List[str]) -> str:
            f"{meta['captum_version']}, torch {meta['torch_version']}, fastxai {meta['fastxai_rev']}.",
            f"Command: `{meta['command']}`", "",
            f"Substituted ({len(names['substituted'])}): {', '.join(names['substituted'])}", "",
+           "Also substituted where a test imports them from a captum.attr module (fastxai "
+           f"exports, not in captum.attr.__all__): {', '.join(names.get('extra', []))}", "",
            f"Not in fastxai, Captum's kept ({len(names['missing'])}): "
            f"{', '.join(names['missing']) or '-'}", "",
            f"Out of scope, never substituted ({len(names['out_of_scope'])}): "
-           f"{', '.join(names['out_of_scope'])}; captum.robust, captum.concept.", "",
+           f"{', '.join(names['out_of_scope'])}; captum.robust, captum.concept. Files "
+           f"matching `{OUT_OF_SCOPE_FILES.pattern}` run Captum's classes in every variant.", "",
            "## Per file (passed / failed+errors / skipped)", "",
            "| file | " + " | ".join(variants) + " | Captum names kept |",
            "|---|" + "---|" * len(variants) + "---|"]
