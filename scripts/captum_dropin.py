@@ -141,7 +141,13 @@ def rewrite_source(src: str, table: Optional[Dict[int, Tuple[str, str]]],
     """Rewrite the imports of one file; ``table=None`` only relocates ``captum.testing``.
 
     ``used`` collects {"fastxai": [...], "captum": [...]} captum.attr names this file imports.
+    ``extra``: also substitute FX_EXTRA names (LRP rules, ...) -- only in files that keep no
+    public captum.attr name Captum's, so that e.g. Captum's LayerLRP never gets fastxai's rules.
     """
+    if extra and table is not None:
+        probe: Dict[str, List[str]] = {"fastxai": [], "captum": []}
+        rewrite_source(src, table, probe, extra=False)
+        extra = not any(not n.startswith("_") for n in probe["captum"])
     tree = ast.parse(src)
     lines = src.splitlines(keepends=True)
     edits = []
