@@ -147,7 +147,7 @@ def rewrite_source(src: str, table: Optional[Dict[int, Tuple[str, str]]],
     if extra and table is not None:
         probe: Dict[str, List[str]] = {"fastxai": [], "captum": []}
         rewrite_source(src, table, probe, extra=False)
-        extra = not any(not n.startswith("_") for n in probe["captum"])
+        extra = not any(not n.startswith("_") and n not in FX_EXTRA for n in probe["captum"])
     tree = ast.parse(src)
     lines = src.splitlines(keepends=True)
     edits = []
