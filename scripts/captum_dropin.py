@@ -262,8 +262,28 @@ def run_file(out: Path, variant: str, rel: str, timeout: int, threads: int) -> d
     t0 = time.time()
     with open(log, "w") as fh:
         rc = subprocess.call(cmd, cwd=dst, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    return {"variant": variant, "file": rel, "rc": rc, "wall_s": round(time.time() - t0, 1),
-            "timed_out": rc in (124, 137)}
+    rec = {"variant": variant, "file": rel, "rc": rc, "wall_s": round(time.time() - t0, 1),
+           "timed_out": rc in (124, 137)}
+    (dst / "runs").mkdir(exist_ok=True)
+    (dst / "runs" / (stem + ".json")).write_text(json.dumps(rec))
+    return rec
+
+
+def same_code_files(out: Path, variant: str, files: List[str]) -> List[str]:
+    """Test files whose copy in ``variant`` runs exactly the code of ``orig``: the file is
+    byte-identical and it names no module that differs (e.g. the rewritten test_config)."""
+    a, b = out / "orig", out / variant
+    differing = [p.relative_to(b) for p in b.rglob("*.py")
+                 if not (a / p.relative_to(b)).exists()
+                 or (a / p.relative_to(b)).read_text() != p.read_text()]
+    stems = {p.stem for p in differing if p.name != "conftest.py"}
+    same = []
+    for rel in files:
+        text = (b / rel).read_text()
+        if Path(rel) not in differing and not any(re.search(rf"\b{re.escape(m)}\b", text)
+                                                  for m in stems):
+            same.append(rel)
+    return same
 
 
 def read_outcomes(out: Path, variant: str, rel: str) -> Dict[str, Tuple[str, str]]:
@@ -295,18 +315,20 @@ def _counts(got: Dict[str, Tuple[str, str]]) -> str:
 
 def summarise(out: Path, files: List[str], variants: List[str], runs: List[dict],
               imports: Dict[str, Dict[str, List[str]]], summary: Dict[str, List[str]],
-              meta: dict) -> dict:
-    """Per-file counts, fx-only failures and fx-only passes; writes results.json / report.md."""
+              meta: dict, same: Dict[str, List[str]]) -> dict:
+    """Per-file counts, fx-only failures and fx-only passes; writes results.json / report.md.
+    ``same[v]``: files whose v copy is orig's code; they take orig's outcomes, marked '='."""
     run_info = {(r["variant"], r["file"]): r for r in runs}
     per_file, only_fx, only_captum = [], [], []
     for rel in files:
-        got = {v: read_outcomes(out, v, rel) for v in variants}
+        copied = [v for v in variants if rel in same.get(v, ()) and "orig" in variants]
+        got = {v: read_outcomes(out, "orig" if v in copied else v, rel) for v in variants}
         row = {"file": rel, "subst": imports.get(rel, {}).get("fastxai", []),
                "kept": imports.get(rel, {}).get("captum", [])}
         for v in variants:
             info = run_info.get((v, rel), {})
             row[v] = _counts(got[v]) + (" (timeout)" if info.get("timed_out") else "")
-            row[v + "_s"] = info.get("wall_s")
+            row[v + "_s"] = "= orig, same code" if v in copied else info.get("wall_s")
         per_file.append(row)
         if "orig" in got and "fx" in got:
             for tid, (outcome, msg) in sorted(got["fx"].items()):
@@ -318,7 +340,7 @@ def summarise(out: Path, files: List[str], variants: List[str], runs: List[dict]
                 if outcome in ("failed", "error") and fx == "passed":
                     only_captum.append({"test": tid, "msg": msg})
     result = {"meta": meta, "names": summary, "files": per_file, "fastxai_only_failures": only_fx,
-              "captum_only_failures": only_captum, "runs": runs,
+              "captum_only_failures": only_captum, "runs": runs, "same_code": same,
               "diff": diff_summary(out / "diff" / "diff_log.jsonl") if "diff" in variants else None}
     (out / "results.json").write_text(json.dumps(result, indent=1))
     (out / "report.md").write_text(render(result, variants))
@@ -368,7 +390,8 @@ def render(result: dict, variants: List[str]) -> str:
            "| file | " + " | ".join(variants) + " | Captum names kept |",
            "|---|" + "---|" * len(variants) + "---|"]
     for row in result["files"]:
-        cells = [f"{row[v]} ({row[v + '_s']} s)" for v in variants]
+        cells = [f"{row[v]} ({row[v + '_s']}" + (" s)" if isinstance(row[v + "_s"], float)
+                                                  else ")") for v in variants]
         out.append(f"| {row['file']} | " + " | ".join(cells) + f" | {', '.join(row['kept'])} |")
     out.append("| **total** | " + " | ".join(f"**{_total(result['files'], v)}**"
                                            for v in variants) + " | |")
@@ -421,6 +444,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per pytest process")
     ap.add_argument("-k", "--filter", default="", help="regex on the test file path")
     ap.add_argument("--report-only", action="store_true", help="re-read results, run nothing")
+    ap.add_argument("--resume", action="store_true", help="keep the copies and the results of "
+                    "jobs already run in --out (after an interruption)")
+    ap.add_argument("--rerun-same", action="store_true", help="also run files whose fastxai "
+                    "copy is byte-identical to Captum's (no name substituted)")
     ap.add_argument("--reuse", default="", help="variants (e.g. orig) whose results already in "
                     "--out are reported again without re-running them")
     args = ap.parse_args(argv)
@@ -435,7 +462,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     imports: Dict[str, Dict[str, List[str]]] = {}
     for v in variants:
         vt = None if v == "orig" else (diff_table(table) if v == "diff" else table)
-        if v in reuse:
+        if v in reuse or (args.resume and (out / v / "imports.json").exists()):
             got = json.loads((out / v / "imports.json").read_text())
         else:
             got = prepare_variant(args.captum, out, v, vt)
@@ -444,8 +471,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     files = sorted(p.relative_to(out / variants[0]).as_posix()
                    for p in (out / variants[0] / "tests" / "attr").rglob("test_*.py"))
     files = [f for f in files if re.search(args.filter, f)]
+    same = {v: same_code_files(out, v, files) for v in variants
+            if v != "orig" and "orig" in variants and not args.rerun_same}
     runs: List[dict] = [r for r in old_runs if r["variant"] in reuse]
-    jobs = [(v, f) for f in files for v in variants if v not in reuse]
+    if args.resume:
+        runs += [json.loads(p.read_text()) for v in variants if v not in reuse
+                 for p in sorted((out / v / "runs").glob("*.json"))]
+    done = {(r["variant"], r["file"]) for r in runs}
+    jobs = [(v, f) for f in files for v in variants
+            if v not in reuse and f not in same.get(v, ()) and (v, f) not in done]
+    jobs.sort(key=lambda j: any(j[1] in s_ for s_ in same.values()))  # substituted files first
     if jobs:
         with cf.ThreadPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
             futs = [pool.submit(run_file, out, v, f, args.timeout, args.threads) for v, f in jobs]
@@ -454,7 +489,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 runs.append(r)
                 print(f"[{time.strftime('%H:%M:%S')}] {r['variant']:5s} {r['file']} rc={r['rc']} "
                       f"{r['wall_s']} s", flush=True)
-    result = summarise(out, files, variants, runs, imports, summary, _meta(args.captum, argv))
+    result = summarise(out, files, variants, runs, imports, summary, _meta(args.captum, argv), same)
     print((out / "report.md").read_text())
     return 0 if not result["fastxai_only_failures"] else 1
 
