@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 import captum.attr as ca
-from fastxai.attr import _gradient as fa
+import fastxai.attr as fa
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benches.models import SmallResNet, mlp  # noqa: E402
@@ -76,7 +76,7 @@ from benches.models import SmallResNet
 torch.set_num_threads(1); torch.manual_seed(0)
 m = SmallResNet().eval(); x = torch.randn(1, 3, 224, 224)
 import captum.attr as ca
-from fastxai.attr import _gradient as fa
+import fastxai.attr as fa
 with torch.no_grad():
     m(x)
 base = hwm()

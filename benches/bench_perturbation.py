@@ -84,7 +84,7 @@ def run(repeats: int, only: str = "") -> List[str]:
     for title, model, inp, rows, fns in cases:
         if only not in title:
             continue
-        from fastxai.engine.batching import clear_cache
+        from fastxai.engine import clear_cache
 
         clear_cache()
         t_first = timed(fns["fastxai auto"])  # includes calibration

@@ -29,7 +29,7 @@ from torch import nn
 
 import captum.attr as ca  # bench-only anchor
 
-from fastxai.attr._sampling import KernelShap, Lime, ShapleyValueSampling, ShapleyValues
+from fastxai.attr import KernelShap, Lime, ShapleyValueSampling, ShapleyValues
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benches.models import mlp  # noqa: E402

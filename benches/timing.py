@@ -9,6 +9,11 @@ from typing import Callable, Dict, List
 
 import torch
 
+# Benches measure a process's own chunk-size search (they call clear_cache() to start one): the
+# on-disk calibration cache would hand them a choice from an earlier run — on another day's load.
+# bench_overhead's fresh-process part sets the variable itself for its cold / warm rows.
+os.environ.setdefault("FASTXAI_CALIBRATION_CACHE", "0")
+
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
@@ -34,7 +39,7 @@ def warm_until_settled(fn: Callable[[], object], max_calls: int = 12) -> int:
     """Call ``fn`` until fastxai's chunk-size searches are finished (a short call leaves its
     search to the next one); returns the number of calls made. Steady state is what the
     interleaved pairs then time; the first call is reported apart by each bench."""
-    from fastxai.engine.batching import unfinished_searches
+    from fastxai.engine import unfinished_searches
 
     calls = 0
     while unfinished_searches() and calls < max_calls:

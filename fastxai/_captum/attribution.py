@@ -6,18 +6,34 @@ One level only: every fastxai method class derives from exactly one of these.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
+from fastxai.engine.checks import preflight
+
 
 def log_usage(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A transparent wrapper (as Captum's ``log_usage``) so ``attribute.__wrapped__`` exists."""
+    """The entry of every ``attribute``: runs :func:`fastxai.engine.checks.preflight` (empty
+    batch, ``max_batch`` / ``max_memory``, BatchNorm or stochastic modules in training mode)
+    before the method's first forward, then the method. ``attribute.__wrapped__`` is the
+    unchecked method, as Captum's ``log_usage`` exposes it (NoiseTunnel calls it per batch).
+    """
+    sig = inspect.signature(func)
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = sig.bind(self, *args, **kwargs).arguments
+        except TypeError:
+            return func(self, *args, **kwargs)  # the method reports its own argument error
+        extra = next((v for k, v in bound.items()
+                      if sig.parameters[k].kind is inspect.Parameter.VAR_KEYWORD), {})
+        caps = {k: bound.get(k, extra.get(k)) for k in ("max_batch", "max_memory")}
+        preflight(getattr(self, "forward_func", None), bound.get("inputs"), **caps)
+        return func(self, *args, **kwargs)
 
     return wrapper
 
@@ -121,3 +137,19 @@ class LayerAttribution(Attribution):
         return torch.nn.functional.interpolate(
             layer_attribution, interpolate_dims, mode=interpolate_mode
         )
+
+
+class NeuronAttribution(Attribution):
+    """Methods that attribute one neuron of an internal layer to the inputs (Captum's base of
+    the Neuron* classes): ``(forward_func, layer, device_ids=None)``."""
+
+    def __init__(
+        self, forward_func: Callable[..., Any], layer: nn.Module, device_ids: Optional[list] = None
+    ) -> None:
+        super().__init__(forward_func)
+        self.layer = layer
+        self.device_ids = device_ids
+
+    def attribute(self, inputs: Any, neuron_selector: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Implemented by each Neuron* method."""
+        raise NotImplementedError("Deriving class should implement attribute method")

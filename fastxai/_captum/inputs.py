@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from fastxai._captum.errors import InputError
+from fastxai.engine.forward import expand_additional_args  # noqa: F401  (moved; still importable here)
 
 TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
 BaselineType = Union[None, Tensor, int, float, Tuple[Union[Tensor, int, float], ...]]
@@ -89,22 +90,6 @@ def format_additional_args(args: Any) -> Optional[Tuple[Any, ...]]:
     if args is None:
         return None
     return args if isinstance(args, tuple) else (args,)
-
-
-def expand_additional_args(
-    args: Optional[Tuple[Any, ...]], n: int, interleave: bool = False
-) -> Optional[Tuple[Any, ...]]:
-    """Repeat tensor args with ndim >= 1 ``n`` times along dim 0 (Captum's layout:
-    ``cat([a]*n)``, or ``repeat_interleave`` when ``interleave``); others pass unchanged."""
-    if args is None or n == 1:
-        return args
-
-    def _expand(a: Any) -> Any:
-        if isinstance(a, Tensor) and a.dim() > 0:
-            return a.repeat_interleave(n, dim=0) if interleave else torch.cat([a] * n, dim=0)
-        return a
-
-    return tuple(_expand(a) for a in args)
 
 
 def baseline_tensor(b: Union[Tensor, int, float], x: Tensor) -> Tensor:

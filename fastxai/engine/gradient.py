@@ -1,33 +1,44 @@
 """The one gradient loop.
 
-A gradient method is a *step plan* (which rows to differentiate for steps ``[s0, s1)``: IG's
-interpolation points, noise samples, ...) plus what it does with each chunk's gradients.
-:func:`iterate_gradients` owns the rest: chunk sizing (:class:`~fastxai.engine.batching.ChunkSizer`,
-or Captum's ``internal_batch_size``), Captum's argument layout (targets and tensor
-``additional_forward_args`` repeated step-major), one forward + one backward per chunk for all
-input tensors together, optional layer capture / replacement, and the input checks.
+A gradient method is three parts handed to :func:`iterate_gradients`:
 
-Row layout inside a chunk is step-major, as Captum's: row ``(s - s0) * N + n``.
+* a **step plan** (:mod:`fastxai.engine.steps`): which points are differentiated for steps
+  ``[s0, s1)`` -- IG's path, GradientShap's draws, the inputs themselves -- with their targets
+  and additional args;
+* a **"with respect to" strategy** (:mod:`fastxai.engine.wrt`): the inputs, a layer's output or
+  input, a layer replaced by the path points, or one neuron of a layer;
+* **sizing** (:class:`Sizing`): Captum's ``internal_batch_size``, or ``max_batch`` /
+  ``max_memory`` with the calibrated :class:`~fastxai.engine.batching.ChunkSizer`.
+
+The loop owns the rest: chunking in whole steps, one forward + one backward per chunk for all
+input tensors together, the dropout and non-finite rules (NaN / Inf in the differentiated
+outputs raise :class:`~fastxai._captum.errors.NonFiniteOutputError`, the same rule and opt-out
+as the perturbation loop). Row layout inside a chunk is step-major: row ``(s - s0) * N + n``.
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from fastxai._captum.errors import InputError
-from fastxai._captum.forward import call_forward
-from fastxai._captum.inputs import expand_additional_args
-from fastxai._captum.targets import TargetType, expand_target, select_targets
 from fastxai.engine.batching import ChunkSizer, estimate_row_bytes, model_key
-from fastxai.engine.hooks import LayerCapture, describe_layer, root_module
+from fastxai.engine.checks import FiniteFlags, rows_per_step_error
+from fastxai.engine.forward import call_forward
+from fastxai.engine.hooks import LayerCapture, root_module
+from fastxai.engine.steps import SinglePass, StepPlan
+from fastxai.engine.wrt import (  # noqa: F401  (re-exported: the loop's vocabulary)
+    Differentiated,
+    Inputs,
+    Layer,
+    differentiate,
+    select_row_outputs,
+)
 
-# Step builder: (s0, s1) -> (leaves to differentiate, inputs to call forward_func with or None).
-StepBuilder = Callable[[int, int], Tuple[Tuple[Tensor, ...], Optional[Tuple[Tensor, ...]]]]
+Tensors = Tuple[Tensor, ...]
 
 
 def check_float_inputs(inputs: Sequence[Tensor], name: str = "inputs") -> None:
@@ -62,57 +73,6 @@ def check_dropout(forward_func: Callable[..., Any]) -> None:
         )
 
 
-def select_row_outputs(output: Tensor, target: TargetType) -> Tensor:
-    """Target-selected outputs, one scalar per row (Captum's requirement for gradients)."""
-    out = select_targets(output, target)
-    if out.dim() > 1 and out[0].numel() != 1:
-        raise InputError(
-            "Target not provided when necessary, cannot take gradient with respect to multiple "
-            f"outputs: the selected model output has shape {tuple(out.shape)}; pass `target`."
-        )
-    return out
-
-
-def differentiate(
-    out: Tensor, wrt: Tuple[Tensor, ...], what: str = "the inputs",
-    grad_kwargs: Optional[Dict[str, Any]] = None,
-) -> Tuple[Tensor, ...]:
-    """d(sum of ``out``)/d``wrt`` (equal to Captum's ``grad(unbind(out), wrt)``);
-    ``grad_kwargs`` go to ``torch.autograd.grad`` (Captum's argument of that name)."""
-    if not out.requires_grad:
-        raise InputError(
-            "forward_func's output does not require grad, so it cannot be differentiated with "
-            f"respect to {what}: is the forward wrapped in torch.no_grad(), detaching, or going "
-            "through numpy / integer ops?"
-        )
-    try:
-        kwargs = {"allow_unused": True, **(grad_kwargs or {})}
-        grads = torch.autograd.grad(out, wrt, torch.ones_like(out), **kwargs)
-    except RuntimeError as exc:
-        raise InputError(f"backward through forward_func failed for {what}: {exc}") from exc
-    missing = [i for i, g in enumerate(grads) if g is None]
-    if missing:
-        raise InputError(
-            f"the selected output does not depend on {what} {missing}: there is no gradient "
-            "path (non-differentiable forward, or the tensor is not used)"
-        )
-    return tuple(grads)  # type: ignore[return-value]
-
-
-def slice_target(target: TargetType, r0: int, r1: int) -> TargetType:
-    """Rows ``[r0, r1)`` of a per-row target (lists and multi-element tensors)."""
-    if isinstance(target, list) or (isinstance(target, Tensor) and target.numel() > 1):
-        return target[r0:r1]
-    return target
-
-
-def slice_rows(args: Optional[Tuple[Any, ...]], r0: int, r1: int) -> Optional[Tuple[Any, ...]]:
-    """Rows ``[r0, r1)`` of every tensor argument with ndim >= 1."""
-    if args is None:
-        return None
-    return tuple(a[r0:r1] if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
-
-
 class SavedBytes:
     """Context that counts the bytes autograd saves for the backward (activations), excluding
     the model's parameters: an exact per-row memory figure for ``max_memory``."""
@@ -144,18 +104,29 @@ class SavedBytes:
         self._ctx.__exit__(*exc)
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """How many steps a chunk holds: Captum's ``internal_batch_size`` (``// N`` steps), else
+    at most ``max_batch`` rows / ``max_memory`` bytes, calibrated for speed."""
+
+    internal_batch_size: Optional[int] = None
+    max_batch: Optional[int] = None
+    max_memory: Optional[int] = None
+
+
 @dataclass
 class GradientChunk:
-    """One processed chunk: steps ``[s0, s1)``; ``grads`` w.r.t. the leaves (or the layer),
-    each ((s1 - s0) * N, ...); ``layer`` the captured layer tensors (layer mode), ``outputs``
-    the target-selected outputs ((s1 - s0) * N,)."""
+    """One processed chunk: steps ``[s0, s1)``; ``grads`` w.r.t. the strategy's tensors, each
+    ((s1 - s0) * N, ...); ``layer`` the layer's values (layer strategies), ``outputs`` the
+    differentiated scalars ((s1 - s0) * N,)."""
 
     s0: int
     s1: int
-    grads: Tuple[Tensor, ...]
-    layer: Tuple[Tensor, ...]
+    grads: Tensors
+    layer: Tensors
     outputs: Tensor
     layer_is_tuple: bool = False
+    layer_counts: Tuple[int, ...] = ()
 
 
 def steps_per_chunk_fixed(internal_batch_size: int, n: int) -> int:
@@ -164,189 +135,150 @@ def steps_per_chunk_fixed(internal_batch_size: int, n: int) -> int:
         warnings.warn(
             "Internal batch size cannot be less than the number of input examples. "
             f"Defaulting to internal batch size of {n} equal to the number of examples.",
-            stacklevel=3,
+            stacklevel=4,
         )
     return max(1, internal_batch_size // n)
 
 
-def iterate_gradients(
-    forward_func: Callable[..., Any],
-    build: StepBuilder,
-    n_steps: int,
-    n_rows: int,
-    target: TargetType,
-    additional_args: Optional[Tuple[Any, ...]],
-    like: Tuple[Tensor, ...],
-    internal_batch_size: Optional[int] = None,
-    max_batch: Optional[int] = None,
-    max_memory: Optional[int] = None,
-    layer: Optional[Union[nn.Module, List[nn.Module]]] = None,
-    layer_input: bool = False,
-    inject: bool = False,
-    layer_counts: Optional[Sequence[int]] = None,
-    overlap: int = 0,
-    min_steps: int = 1,
-    mode_tag: str = "grad",
-    presliced: bool = False,
-    grad_kwargs: Optional[Dict[str, Any]] = None,
-) -> Iterator[GradientChunk]:
-    """Yield :class:`GradientChunk` s covering steps ``[0, n_steps)`` in order.
+class _Chunking:
+    """Steps per chunk for a plan under a :class:`Sizing` (fixed, calibrated, or measured on a
+    first one-step chunk when ``max_memory`` is set)."""
 
-    Args:
-        build: ``(s0, s1) -> (leaves, forward_inputs)``; leaves are differentiated (they get
-            ``requires_grad``); ``forward_inputs`` (None: the leaves) go to ``forward_func``.
-        n_rows: N, rows per step.
-        like: the per-step inputs (N, ...) used for memory / cache keys.
-        layer: differentiate w.r.t. this layer's output (input with ``layer_input``) instead of
-            the leaves; with ``inject`` the leaves *replace* that layer's tensors. A list of
-            layers is hooked in the same forward; their tensors are concatenated in order, and
-            with ``inject`` ``layer_counts`` says how many leaves go to each layer.
-        overlap: consecutive chunks share this many steps (LayerConductance's finite differences).
-        min_steps: smallest steps per chunk.
-        presliced: ``target`` / tensor ``additional_args`` already hold one entry per row of all
-            steps (n_steps * N); each chunk takes its rows instead of repeating them.
-    """
-    check_dropout(forward_func)
-    n_rows = max(1, n_rows)
-    sizer: Optional[ChunkSizer] = None
-    probe: Optional[SavedBytes] = None
+    def __init__(self, forward_func: Callable[..., Any], plan: StepPlan, sizing: Sizing) -> None:
+        self.forward_func, self.plan, self.sizing = forward_func, plan, sizing
+        n = plan.rows
+        self.sizer: Optional[ChunkSizer] = None
+        self.probe: Optional[SavedBytes] = None
+        self.steps = 0
+        if sizing.internal_batch_size is None and sizing.max_batch is not None and sizing.max_batch < n:
+            # a step's N rows go through one forward + backward: refused, never exceeded
+            raise rows_per_step_error(sizing.max_batch, n, "step")
+        if sizing.internal_batch_size is not None:
+            self.steps = steps_per_chunk_fixed(sizing.internal_batch_size, n)
+        elif sizing.max_memory is not None and plan.n_steps > 1:
+            self.probe = SavedBytes(forward_func)  # measure a one-step chunk first
+            self.steps = 1
+        else:
+            self.sizer = self._sizer(estimate_row_bytes(plan.like, "backward"), plan.n_steps * n)
 
-    def make_sizer(row_bytes: int, total: int) -> ChunkSizer:
-        return ChunkSizer(
-            model_key(forward_func, like, mode_tag), total, row_bytes, max_batch=max_batch,
-            max_memory=max_memory, granularity=n_rows, device=like[0].device if like else None,
-        )
+    def _sizer(self, row_bytes: int, total: int) -> ChunkSizer:
+        p, s = self.plan, self.sizing
+        sz = ChunkSizer(model_key(self.forward_func, p.like, p.tag), total, row_bytes,
+                        max_batch=s.max_batch, max_memory=s.max_memory, granularity=p.rows,
+                        device=p.like[0].device if p.like else None)
+        if sz.cap < p.rows and s.max_memory is not None:
+            raise InputError(
+                f"max_memory={s.max_memory} bytes holds {sz.cap} rows of forward + backward "
+                f"(~{row_bytes} bytes each), below the {p.rows} rows one step needs; raise it")
+        return sz
 
-    if internal_batch_size is not None:
-        steps = max(min_steps, steps_per_chunk_fixed(internal_batch_size, n_rows))
-    elif max_memory is not None and n_steps > min_steps:
-        # measure what one row really keeps alive for the backward on a first small chunk
-        probe = SavedBytes(forward_func)
-        steps = min_steps
-    else:
-        sizer = make_sizer(estimate_row_bytes(like, "backward"), n_steps * n_rows)
-        steps = 0
-    s0 = 0
-    while s0 < n_steps:
-        if sizer is not None:
-            rows = sizer.next_rows((n_steps - s0) * n_rows)
-            steps = max(min_steps, rows // n_rows)
-            t0 = sizer.clock()
-        s1 = min(n_steps, s0 + steps)
-        k = s1 - s0
-        with torch.enable_grad():
-            leaves, fwd_inputs = build(s0, s1)
-            # integer leaves (token ids) only make sense in layer mode: the gradient is taken
-            # with respect to the layer, so they are passed through as they are
-            leaves = tuple(
-                x.detach().requires_grad_(True)
-                if layer is None or inject or x.is_floating_point() or x.is_complex() else x.detach()
-                for x in leaves
-            )
-            if fwd_inputs is None:
-                fwd_inputs = leaves
-            if presliced:
-                args = slice_rows(additional_args, s0 * n_rows, s1 * n_rows)
-                tgt = slice_target(target, s0 * n_rows, s1 * n_rows)
-            else:
-                args = expand_additional_args(additional_args, k)
-                tgt = expand_target(target, k)
-            with (probe if probe is not None else contextlib.nullcontext()):
-                raw_out = None if layer is not None else call_forward(forward_func, fwd_inputs, args)
-            if layer is None:
-                out = select_row_outputs(raw_out, tgt)
-                grads = differentiate(out, leaves, grad_kwargs=grad_kwargs)
-                captured: Tuple[Tensor, ...] = ()
-                is_tuple = False
-            else:
-                layers = layer if isinstance(layer, list) else [layer]
-                parts: List[Optional[Tuple[Tensor, ...]]] = [None] * len(layers)
-                if inject:
-                    counts = list(layer_counts) if layer_counts is not None else [len(leaves)]
-                    bounds = [sum(counts[:i]) for i in range(len(counts) + 1)]
-                    parts = [leaves[bounds[i]:bounds[i + 1]] for i in range(len(layers))]
-                caps = [
-                    LayerCapture(forward_func, l, use_input=layer_input, replace=p,
-                                 require_grad=not inject)
-                    for l, p in zip(layers, parts)
-                ]
-                with contextlib.ExitStack() as stack:
-                    for c in caps:
-                        stack.enter_context(c)
-                    if probe is not None:
-                        stack.enter_context(probe)
-                    raw_out = call_forward(forward_func, fwd_inputs, args)
-                out = select_row_outputs(raw_out, tgt)
-                captured = tuple(t for c in caps for t in c.tensors)
-                is_tuple = caps[0].is_tuple
-                grads = differentiate(
-                    out, captured,
-                    "layer " + ", ".join(describe_layer(forward_func, l) for l in layers),
-                    grad_kwargs,
-                )
-        yield GradientChunk(s0, s1, grads, tuple(t.detach() for t in captured), out.detach(), is_tuple)
-        if sizer is not None:
-            sizer.record(k * n_rows, sizer.clock() - t0)
-        elif probe is not None:
+    def next_steps(self, s0: int) -> int:
+        if self.sizer is not None:
+            self.steps = max(1, self.sizer.next_rows((self.plan.n_steps - s0) * self.plan.rows)
+                             // self.plan.rows)
+            self.t0 = self.sizer.clock()
+        return self.steps
+
+    def done(self, s1: int, k: int, leaves: Tensors) -> None:
+        n = self.plan.rows
+        if self.sizer is not None:
+            self.sizer.record(k * n, self.sizer.clock() - self.t0)
+        elif self.probe is not None:
             leaf_bytes = sum(t.numel() * t.element_size() for t in leaves)
             # peak RSS measured at ~2.5x the saved activations (transient forward buffers and
             # activation gradients come and go); 3x keeps a max_memory cap honest on CPU
-            per_row = (3 * probe.nbytes + 3 * leaf_bytes) // max(1, k * n_rows) + 1
-            sizer = make_sizer(int(per_row), max(1, (n_steps - s1 + overlap) * n_rows))
-            probe = None
+            per_row = (3 * self.probe.nbytes + 3 * leaf_bytes) // max(1, k * n) + 1
+            self.sizer = self._sizer(int(per_row), max(1, (self.plan.n_steps - s1) * n))
+            self.probe = None
+
+
+def iterate_gradients(
+    forward_func: Callable[..., Any],
+    plan: StepPlan,
+    wrt: Any = None,
+    sizing: Sizing = Sizing(),
+    grad_kwargs: Optional[Dict[str, Any]] = None,
+) -> Iterator[GradientChunk]:
+    """Yield :class:`GradientChunk` s covering the plan's steps ``[0, n_steps)`` in order.
+
+    Args:
+        plan: a :class:`~fastxai.engine.steps.StepPlan` (points, targets, args per step).
+        wrt: a strategy of :mod:`fastxai.engine.wrt` (default :class:`~fastxai.engine.wrt.Inputs`).
+        sizing: :class:`Sizing`.
+        grad_kwargs: passed to ``torch.autograd.grad`` (Captum's argument).
+    """
+    check_dropout(forward_func)
+    wrt = wrt if wrt is not None else Inputs()
+    flags = FiniteFlags("step", plan.n_steps)
+    chunking = _Chunking(forward_func, plan, sizing)
+    s0 = 0
+    while s0 < plan.n_steps:
+        s1 = min(plan.n_steps, s0 + chunking.next_steps(s0))
+        with torch.enable_grad():
+            st = plan.step(s0, s1)
+            leaves = wrt.prepare(st.leaves)
+            res: Differentiated = wrt.run(forward_func, leaves, st.inputs(leaves), st.args, st.target,
+                                          grad_kwargs, chunking.probe)
+        out = res.out.detach()
+        flags.add(out, s0, s1 - 1)
+        yield GradientChunk(s0, s1, res.grads, res.layer, out, res.layer_is_tuple, res.layer_counts)
+        chunking.done(s1, s1 - s0, leaves)
         # drop this chunk's tensors before the next forward allocates: its activations then
         # reuse the memory just freed (warm in cache) instead of landing beside live leftovers
-        del leaves, fwd_inputs, grads, captured, out, raw_out
-        caps = parts = args = tgt = None  # layer mode: the captures hold the layer's tensors
-        if s1 >= n_steps:
-            break
-        s0 = s1 - overlap if overlap and s1 - overlap > s0 else s1
+        del st, leaves, res, out
+        s0 = s1
+    flags.check()  # NaN / Inf outputs: the same rule (and opt-out) as the perturbation loop
+
+
+def single_pass(
+    forward_func: Callable[..., Any],
+    inputs: Tensors,
+    target: Any,
+    additional_args: Optional[Tuple[Any, ...]],
+    wrt: Any = None,
+    grad_kwargs: Optional[Dict[str, Any]] = None,
+    forward_inputs: Optional[Callable[[Tensors], Tensors]] = None,
+) -> GradientChunk:
+    """One forward + one backward over ``inputs`` (N, ...) w.r.t. ``wrt`` (default the inputs);
+    ``forward_inputs`` maps the leaves to what the forward gets (default: the leaves)."""
+    plan = SinglePass(inputs, target, additional_args, forward_inputs)
+    n = max(1, plan.rows)
+    (chunk,) = list(iterate_gradients(forward_func, plan, wrt, Sizing(internal_batch_size=n), grad_kwargs))
+    return chunk
 
 
 def gradients(
     forward_func: Callable[..., Any],
-    inputs: Tuple[Tensor, ...],
-    target: TargetType,
+    inputs: Tensors,
+    target: Any,
     additional_args: Optional[Tuple[Any, ...]],
-) -> Tuple[Tensor, ...]:
-    """Plain input gradients of the target outputs, one forward + one backward."""
+) -> Tensors:
+    """Plain input gradients of the target outputs (each like its input), one pass."""
     check_float_inputs(inputs)
-    (chunk,) = list(
-        iterate_gradients(
-            forward_func, lambda s0, s1: (inputs, None), 1, inputs[0].shape[0], target,
-            additional_args, inputs, internal_batch_size=max(1, inputs[0].shape[0]),
-        )
-    )
-    return chunk.grads
+    return single_pass(forward_func, inputs, target, additional_args).grads
 
 
 def layer_gradients_and_evals(
     forward_func: Callable[..., Any],
     layer: nn.Module,
-    inputs: Tuple[Tensor, ...],
-    target: TargetType,
+    inputs: Tensors,
+    target: Any,
     additional_args: Optional[Tuple[Any, ...]],
     layer_input: bool = False,
     grad_kwargs: Optional[Dict[str, Any]] = None,
-) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...], bool]:
+) -> Tuple[Tensors, Tensors, bool]:
     """Gradients of the target outputs w.r.t. a layer's output (or input), and its values."""
-    (chunk,) = list(
-        iterate_gradients(
-            forward_func, lambda s0, s1: (inputs, None), 1, inputs[0].shape[0], target,
-            additional_args, inputs, internal_batch_size=max(1, inputs[0].shape[0]),
-            layer=layer, layer_input=layer_input, grad_kwargs=grad_kwargs,
-        )
-    )
-    return chunk.grads, chunk.layer, chunk.layer_is_tuple
+    ch = single_pass(forward_func, inputs, target, additional_args, Layer(layer, layer_input), grad_kwargs)
+    return ch.grads, ch.layer, ch.layer_is_tuple
 
 
 def layer_eval(
     forward_func: Callable[..., Any],
     layer: nn.Module,
-    inputs: Tuple[Tensor, ...],
+    inputs: Tensors,
     additional_args: Optional[Tuple[Any, ...]],
     layer_input: bool = False,
-) -> Tuple[Tuple[Tensor, ...], bool]:
+) -> Tuple[Tensors, bool]:
     """A layer's output (input) values for ``inputs`` under ``torch.no_grad``."""
     cap = LayerCapture(forward_func, layer, use_input=layer_input)
     with torch.no_grad(), cap:

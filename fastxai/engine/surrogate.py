@@ -57,65 +57,91 @@ def _chunks(B: int, S: int, M: int):
         yield b0, min(B, b0 + per)
 
 
-_WELL_CONDITIONED = 1e-6  # smallest / largest Cholesky pivot of AᵀA for the QR path
-_CHOLESKY_OK = 1e-3  # ... and for the refined normal equations
+_CHOLESKY_OK = 1e-3  # smallest / largest Cholesky pivot of AᵀA for the refined normal equations
+# scikit-learn's LinearRegression (>= 1.9) passes its ``tol=1e-6`` to scipy.linalg.lstsq as
+# ``cond``: singular values below 1e-6 * the largest are treated as zero.
+SKLEARN_RCOND = 1e-6
 
 
-def min_norm_lstsq(A: Tensor, b: Tensor, method: str = "auto") -> Tensor:
+def _no_truncation(L: Tensor, info: Tensor, cutoff: float) -> Tensor:
+    """(B,) bool: provably no singular value of A lies below ``cutoff * sigma_max``.
+
+    With AᵀA = L Lᵀ, sigma_max(A) <= ||L||_F and 1 / sigma_min(A) <= ||L⁻¹||_F, so
+    1 / (||L||_F ||L⁻¹||_F) is a lower bound on sigma_min / sigma_max (pessimistic by at most
+    a factor M). Where it clears the cutoff, the solution is unique and any stable solver
+    gives the truncated-SVD (gelsd) answer. The Gram matrix only resolves singular value
+    ratios above ~sqrt(M eps) (a rank-deficient A still factors, with pivots of that size),
+    so the bound must also clear 10 sqrt(M eps).
+    """
+    eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device).expand_as(L)
+    ok = info == 0
+    safe = torch.where(ok[:, None, None], L, eye)
+    inv = torch.linalg.solve_triangular(safe, eye, upper=False)
+    bound = 1.0 / (torch.linalg.matrix_norm(safe) * torch.linalg.matrix_norm(inv))
+    floor = 10.0 * (L.shape[-1] * torch.finfo(L.dtype).eps) ** 0.5
+    return ok & (bound > max(cutoff, floor))
+
+
+def min_norm_lstsq(A: Tensor, b: Tensor, method: str = "auto", rcond: Optional[float] = None) -> Tensor:
     """Minimum-norm least squares ``argmin ||A x - b||`` (LAPACK gelsd semantics), batched.
 
-    A: (B, S, M), b: (B, S) -> x: (B, M). ``method="auto"``: on CPU, over-determined problems
-    of full column rank (whose solution is unique) are solved by the normal equations with one
-    refinement step when well conditioned (Cholesky pivot ratio > 1e-3), by LAPACK ``gels``
-    (QR) when moderately conditioned (> 1e-6), and by the SVD-based ``gelsd`` that
-    scikit-learn uses otherwise and for under-determined problems; elsewhere (CUDA has neither) an
-    SVD pseudo-inverse with cutoff ``eps * max(S, M) * sigma_max``. ``"gelsd"`` / ``"gels"``
-    / ``"svd"`` force one. (``gelsy`` is not used: its results vary in the last bit from
-    call to call on identical inputs.)
+    A: (B, S, M), b: (B, S) -> x: (B, M). Singular values below ``rcond * sigma_max`` count
+    as zero (``rcond=None``: LAPACK's ``eps * max(S, M)``; :data:`SKLEARN_RCOND` gives
+    scikit-learn's LinearRegression). ``method="auto"``: on CPU, over-determined problems
+    that provably have no singular value under the cutoff (:func:`_no_truncation`; their
+    solution is unique) are solved by the normal equations with one refinement step when
+    well conditioned (Cholesky pivot ratio > 1e-3), else by LAPACK ``gels`` (QR); the rest,
+    and under-determined problems, by the SVD-based ``gelsd`` that scikit-learn uses;
+    elsewhere (CUDA has neither) by an SVD pseudo-inverse with the same cutoff. ``"gelsd"`` /
+    ``"gels"`` / ``"svd"`` force one. (``gelsy`` is not used: its results vary in the last
+    bit from call to call on identical inputs.)
     """
     if method not in ("auto", "gelsd", "gels", "svd"):
         raise ValueError(f"method must be auto, gelsd, gels or svd, got {method!r}")
+    cutoff = rcond if rcond is not None else torch.finfo(A.dtype).eps * max(A.shape[-2:])
     if method == "auto" and A.device.type == "cpu":
         if A.shape[-2] < A.shape[-1]:
             method = "gelsd"  # under-determined: never unique, the SVD decides the minimum norm
         else:
-            # Full-rank problems have one solution, so any stable solver gives it; the Cholesky
-            # pivots of AᵀA (their smallest / largest ratio ~ 1 / condition number of A) say
-            # which: well conditioned -> the normal equations with that factor plus one step of
-            # iterative refinement (the Gram matrix is needed for the test anyway; ~10x cheaper
-            # than QR on KernelShap's 512 x 41 systems), moderately conditioned -> QR (gels),
-            # the rest -> scikit-learn's SVD-based gelsd.
-            At = A.transpose(-1, -2)
-            L, info = torch.linalg.cholesky_ex(At @ A)
-            d = L.diagonal(dim1=-2, dim2=-1)
-            ratio = torch.where(info == 0, d.amin(-1) / d.amax(-1), torch.zeros_like(d[..., 0]))
-            tiers = (ratio > _CHOLESKY_OK, (ratio <= _CHOLESKY_OK) & (ratio > _WELL_CONDITIONED),
-                     ratio <= _WELL_CONDITIONED)
-            x = torch.empty(A.shape[:-2] + A.shape[-1:], dtype=A.dtype)
-            for tier, sel in enumerate(tiers):
-                idx = sel.nonzero().flatten()
-                if idx.numel() == 0:
-                    continue
-                whole = idx.numel() == sel.numel()
-                Ai, bi = (A, b) if whole else (A[idx], b[idx])
-                if tier == 0:
-                    Li, Ati = (L, At) if whole else (L[idx], At[idx])
-                    xi = torch.cholesky_solve(Ati @ bi.unsqueeze(-1), Li)
-                    xi = xi + torch.cholesky_solve(Ati @ (bi.unsqueeze(-1) - Ai @ xi), Li)
-                    xi = xi.squeeze(-1)
-                else:
-                    drv = "gels" if tier == 1 else "gelsd"
-                    xi = torch.linalg.lstsq(Ai, bi.unsqueeze(-1), driver=drv).solution.squeeze(-1)
-                if whole:
-                    return xi
-                x[idx] = xi
-            return x
+            return _tiered_lstsq(A, b, cutoff)
     if method in ("gelsd", "gels"):
-        return torch.linalg.lstsq(A, b.unsqueeze(-1), driver=method).solution.squeeze(-1)
+        return torch.linalg.lstsq(A, b.unsqueeze(-1), rcond=cutoff, driver=method).solution.squeeze(-1)
     U, s, Vh = torch.linalg.svd(A, full_matrices=False)
-    cut = torch.finfo(A.dtype).eps * max(A.shape[-2:]) * s[..., :1]
-    inv = torch.where(s > cut, 1.0 / s, torch.zeros_like(s))
+    inv = torch.where(s > cutoff * s[..., :1], 1.0 / s, torch.zeros_like(s))
     return torch.einsum("bkm,bk,bsk,bs->bm", Vh, inv, U, b)
+
+
+def _tiered_lstsq(A: Tensor, b: Tensor, cutoff: float) -> Tensor:
+    """Over-determined CPU problems by tier (see :func:`min_norm_lstsq`)."""
+    # The Gram matrix's Cholesky factor decides: its pivots' smallest / largest ratio (an
+    # upper bound on 1 / condition) picks the refined normal equations (~10x cheaper than QR
+    # on KernelShap's 512 x 41 systems) or QR; its norms prove that no singular value falls
+    # under the cutoff, else the truncated SVD (gelsd) is the only right answer.
+    At = A.transpose(-1, -2)
+    L, info = torch.linalg.cholesky_ex(At @ A)
+    d = L.diagonal(dim1=-2, dim2=-1)
+    ratio = torch.where(info == 0, d.amin(-1) / d.amax(-1), torch.zeros_like(d[..., 0]))
+    unique = _no_truncation(L, info, cutoff)
+    tiers = (unique & (ratio > _CHOLESKY_OK), unique & (ratio <= _CHOLESKY_OK), ~unique)
+    x = torch.empty(A.shape[:-2] + A.shape[-1:], dtype=A.dtype)
+    for tier, sel in enumerate(tiers):
+        idx = sel.nonzero().flatten()
+        if idx.numel() == 0:
+            continue
+        whole = idx.numel() == sel.numel()
+        Ai, bi = (A, b) if whole else (A[idx], b[idx])
+        if tier == 0:
+            Li, Ati = (L, At) if whole else (L[idx], At[idx])
+            xi = torch.cholesky_solve(Ati @ bi.unsqueeze(-1), Li)
+            xi = xi + torch.cholesky_solve(Ati @ (bi.unsqueeze(-1) - Ai @ xi), Li)
+            xi = xi.squeeze(-1)
+        else:
+            drv = "gels" if tier == 1 else "gelsd"
+            xi = torch.linalg.lstsq(Ai, bi.unsqueeze(-1), rcond=cutoff, driver=drv).solution.squeeze(-1)
+        if whole:
+            return xi
+        x[idx] = xi
+    return x
 
 
 def _warn_underdetermined(S: int, M: int, fit_intercept: bool, what: str) -> None:
@@ -137,6 +163,8 @@ def weighted_least_squares(
     fit_intercept: bool = True,
     efficiency: Optional[Tuple[Tensor, Tensor]] = None,
     warn: bool = True,
+    rcond: Optional[float] = SKLEARN_RCOND,
+    precision: torch.dtype = torch.float64,
 ) -> Tuple[Tensor, Tensor]:
     """Weighted linear regression for B problems at once (sklearn ``LinearRegression``).
 
@@ -147,6 +175,14 @@ def weighted_least_squares(
             fixed to ``f_empty`` and ``coef.sum(-1) == f_full - f_empty`` exactly (KernelSHAP's
             constrained form; the last feature is eliminated, then a min-norm fit).
         warn: warn when S < M + 1 (the minimum-norm solution is returned).
+        rcond: singular values below ``rcond * sigma_max`` count as zero (scikit-learn's
+            ``tol``, 1e-6; None = LAPACK's eps-based default).
+        precision: ``torch.float32`` fits as scikit-learn does on float32 data (what Captum's
+            ``SkLearnLinearRegression`` feeds it): centring, weighting and the SVD solve
+            (``gelsd``) in float32. On ill-conditioned problems (condition ~1e4, e.g. 196
+            features from 256 samples) the float32 solve itself moves the answer by ~1e-2 of
+            its maximum, so Captum's numbers can only be matched by solving in float32 too.
+            ``torch.float64`` (default) solves accurately.
     Returns:
         coef (B, M) float64, intercept (B,) float64.
     """
@@ -154,6 +190,8 @@ def weighted_least_squares(
     B, S, M = X.shape
     if warn:
         _warn_underdetermined(S, M, fit_intercept and efficiency is None, "weighted_least_squares")
+    if precision == torch.float32 and efficiency is None:
+        return _float32_least_squares(X, y, w, fit_intercept, rcond)
     coef = torch.empty(B, M, dtype=torch.float64, device=X.device)
     icpt = torch.zeros(B, dtype=torch.float64, device=X.device)
     for b0, b1 in _chunks(B, S, M):
@@ -166,7 +204,7 @@ def weighted_least_squares(
             yr = yb - f0[:, None] - Xb[:, :, -1] * total[:, None]
             Xr = Xb[:, :, :-1] - Xb[:, :, -1:]
             if M > 1:
-                br = min_norm_lstsq(Xr * sw[..., None], yr * sw)
+                br = min_norm_lstsq(Xr * sw[..., None], yr * sw, rcond=rcond)
                 last = total - br.sum(dim=1)
                 coef[b0:b1] = torch.cat([br, last[:, None]], dim=1)
             else:
@@ -177,10 +215,35 @@ def weighted_least_squares(
             Xc, yc, xm, ym = _center(Xb, yb, wb)
         else:
             Xc, yc = Xb, yb
-        cb = min_norm_lstsq(Xc * sw[..., None], yc * sw)
+        cb = min_norm_lstsq(Xc * sw[..., None], yc * sw, rcond=rcond)
         coef[b0:b1] = cb
         if fit_intercept:
             icpt[b0:b1] = ym - (xm * cb).sum(dim=1)
+    return coef, icpt
+
+
+def _float32_least_squares(
+    X: Tensor, y: Tensor, w: Tensor, fit_intercept: bool, rcond: Optional[float]
+) -> Tuple[Tensor, Tensor]:
+    """:func:`weighted_least_squares` as scikit-learn computes it on float32 data: weighted
+    means, ``sqrt(w)`` rescaling and LAPACK ``gelsd`` (cutoff ``rcond``), all in float32.
+    X: (B, S, M), y: (B, S), w: (B, S) float64 -> coef (B, M), intercept (B,) float64."""
+    B, S, M = X.shape
+    X32, y32, w32 = X.float(), y.float(), w.float()
+    coef = torch.empty(B, M, dtype=torch.float64, device=X.device)
+    icpt = torch.zeros(B, dtype=torch.float64, device=X.device)
+    for b0, b1 in _chunks(B, S, M):
+        Xb, yb, wb = X32[b0:b1], y32[b0:b1], w32[b0:b1]
+        if fit_intercept:
+            total = wb.sum(dim=1, keepdim=True)
+            xm = (Xb * wb[..., None]).sum(dim=1) / total
+            ym = (yb * wb).sum(dim=1) / total[:, 0]
+            Xb, yb = Xb - xm[:, None, :], yb - ym[:, None]
+        sw = wb.sqrt()
+        cb = min_norm_lstsq(Xb * sw[..., None], yb * sw, method="gelsd", rcond=rcond)
+        coef[b0:b1] = cb.to(torch.float64)
+        if fit_intercept:
+            icpt[b0:b1] = (ym - (xm * cb).sum(dim=1)).to(torch.float64)
     return coef, icpt
 
 

@@ -21,6 +21,21 @@ def _full(t: Tensor, x: Tensor) -> Tensor:
     return t.expand((lead,) + tuple(x.shape[1:])).contiguous()
 
 
+def _check_lead(t: Tensor, x: Tensor, name: str, op: str) -> None:
+    """``t`` must broadcast to ``x`` with a first dim of 1 or N (when it has x's rank)."""
+    n = x.shape[0]
+    if t.dim() > x.dim():
+        raise ValueError(f"{op}: {name} has {t.dim()} dims, more than x's {x.dim()}")
+    if t.dim() == x.dim() and t.shape[0] not in (1, n):
+        raise ValueError(f"{op}: {name} has first dim {t.shape[0]}; it must be 1 or N = {n}")
+    try:
+        torch.broadcast_shapes(tuple(t.shape), tuple(x.shape))
+    except RuntimeError:
+        raise ValueError(
+            f"{op}: {name} of shape {tuple(t.shape)} does not broadcast to x of shape {tuple(x.shape)}"
+        ) from None
+
+
 def reference_ablate_by_id(x: Tensor, baseline: Tensor, mask: Tensor, ids: Tensor) -> Tensor:
     """out[k·N + n, e] = baseline[n|0, e] if mask[n|0, e] == ids[k] else x[n, e].
 
@@ -37,6 +52,10 @@ def reference_ablate_by_id(x: Tensor, baseline: Tensor, mask: Tensor, ids: Tenso
 
 def ablate_by_id(x: Tensor, baseline: Tensor, mask: Tensor, ids: Tensor) -> Tensor:
     """Dispatching version of :func:`reference_ablate_by_id` (same contract)."""
+    _check_lead(baseline, x, "baseline", "ablate_by_id")
+    _check_lead(mask, x, "mask", "ablate_by_id")
+    if ids.dim() != 1:
+        raise ValueError(f"ablate_by_id: ids must be (K,), got shape {tuple(ids.shape)}")
     backend = backends.select("ablate_by_id", x.device)
     if backend == "torch" or x.numel() == 0 or ids.numel() == 0:
         return reference_ablate_by_id(x, baseline, mask, ids)
@@ -81,8 +100,16 @@ def reference_occlude_boxes(x: Tensor, baseline: Tensor, starts: Tensor, window:
 
 def occlude_boxes(x: Tensor, baseline: Tensor, starts: Tensor, window: Sequence[int]) -> Tensor:
     """Dispatching version of :func:`reference_occlude_boxes` (same contract)."""
-    backend = backends.select("occlude_boxes", x.device, has_triton=True)
     r = x.dim() - 1
+    _check_lead(baseline, x, "baseline", "occlude_boxes")
+    if starts.dim() != 2 or starts.shape[1] != r or starts.is_floating_point():
+        raise ValueError(
+            f"occlude_boxes: starts must be (K, {r}) integer box corners, got {tuple(starts.shape)} "
+            f"{starts.dtype}"
+        )
+    if len(window) != r or any(int(w) < 0 for w in window):
+        raise ValueError(f"occlude_boxes: window must give {r} non-negative sizes, got {tuple(window)}")
+    backend = backends.select("occlude_boxes", x.device, has_triton=True)
     if backend == "torch" or x.numel() == 0 or starts.shape[0] == 0 or r > 6:
         return reference_occlude_boxes(x, baseline, starts, window)
     xc = x.contiguous()
@@ -120,7 +147,23 @@ def reference_blend_coalitions(x: Tensor, baseline: Tensor, mask: Tensor, z: Ten
 
 
 def blend_coalitions(x: Tensor, baseline: Tensor, mask: Tensor, z: Tensor) -> Tensor:
-    """Dispatching version of :func:`reference_blend_coalitions` (same contract)."""
+    """Dispatching version of :func:`reference_blend_coalitions` (same contract). Checks that
+    every mask id indexes ``z`` (ids in [0, M)): the kernels read ``z`` at those ids."""
+    _check_lead(baseline, x, "baseline", "blend_coalitions")
+    _check_lead(mask, x, "mask", "blend_coalitions")
+    if z.dim() != 3 or z.shape[1] not in (1, x.shape[0]):
+        raise ValueError(f"blend_coalitions: z must be (K, 1|N, M), got {tuple(z.shape)}")
+    if mask.numel() and (int(mask.min()) < 0 or int(mask.max()) >= z.shape[2]):
+        raise ValueError(
+            f"blend_coalitions: mask ids must lie in [0, {z.shape[2]}), got "
+            f"[{int(mask.min())}, {int(mask.max())}]"
+        )
+    return _blend_coalitions(x, baseline, mask, z)
+
+
+def _blend_coalitions(x: Tensor, baseline: Tensor, mask: Tensor, z: Tensor) -> Tensor:
+    """:func:`blend_coalitions` without the id check, for callers that checked the mask once
+    (the coalition plan calls it once per chunk)."""
     backend = backends.select("blend_coalitions", x.device)
     if backend == "torch" or x.numel() == 0 or z.shape[0] == 0:
         return reference_blend_coalitions(x, baseline, mask, z)

@@ -131,6 +131,11 @@ def _cpp_matches_torch() -> bool:
 def kernel_shap_captum_draws(n_examples: int, n_draw: int, n_features: int) -> Tensor:
     """Same contract as :func:`reference_kernel_shap_captum_draws` ((N * n_draw, M) bool on the
     CPU, generator left where Captum leaves it), from one C++ pass when M >= 16."""
+    if n_examples < 0 or n_draw < 0 or n_features < 2:
+        raise ValueError(
+            f"kernel_shap_captum_draws: need n_examples, n_draw >= 0 and n_features >= 2, got "
+            f"{n_examples}, {n_draw}, {n_features}"
+        )
     backend = backends.select("captum_kernel_shap_draws", torch.device("cpu"), has_triton=False)
     if backend != "cpp" or n_features < _MIN_FEATURES or n_examples * n_draw == 0 or not _cpp_matches_torch():
         return reference_kernel_shap_captum_draws(n_examples, n_draw, n_features)

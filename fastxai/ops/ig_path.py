@@ -93,6 +93,12 @@ def ig_weighted_sum(
         acc = torch.zeros((n,) + tuple(grads.shape[1:]), dtype=torch.float64, device=grads.device)
     if acc.dtype != torch.float64:
         raise ValueError(f"ig_weighted_sum: acc must be float64, got {acc.dtype}")
+    if grads.dim() == 0 or grads.shape[0] != w.numel() * n or tuple(grads.shape[1:]) != tuple(acc.shape[1:]) \
+            or acc.shape[0] != n:
+        raise ValueError(
+            f"ig_weighted_sum: grads {tuple(grads.shape)} must be (S*N, ...) with S = {w.numel()} "
+            f"weights and N = {n}, matching acc {tuple(acc.shape)} = (N, ...)"
+        )
     backend = _backend("ig_weighted_sum", grads)
     if backend == "torch" or grads.numel() == 0:
         return reference_ig_weighted_sum(grads, w, n, acc)

@@ -43,6 +43,17 @@ def _axis_weights(size: int, g: int, shift: Tensor) -> Tuple[Tensor, Tensor, Ten
     return i0, i1, l0, l1
 
 
+def _check_args(p0: int, p1: int, spatial: Sequence[int], grid: Sequence[int], p_keep: float) -> None:
+    if not 0 <= p0 <= p1:
+        raise ValueError(f"rise_masks: need 0 <= p0 <= p1, got p0={p0}, p1={p1}")
+    if len(spatial) != len(grid) or not 1 <= len(spatial) <= 3:
+        raise ValueError(f"rise_masks: spatial {tuple(spatial)} and grid {tuple(grid)} must have 1-3 dims each")
+    if any(int(s) < 1 for s in spatial) or any(int(g) < 1 for g in grid):
+        raise ValueError(f"rise_masks: sizes and grid cells must be >= 1, got {tuple(spatial)} / {tuple(grid)}")
+    if not math.isfinite(float(p_keep)):
+        raise ValueError(f"rise_masks: p_keep must be finite, got {p_keep}")
+
+
 def reference_rise_masks(
     seed: int, p0: int, p1: int, spatial: Sequence[int], grid: Sequence[int], p_keep: float,
     device: torch.device | str = "cpu",
@@ -87,6 +98,7 @@ def rise_masks(
     device: torch.device | str = "cpu",
 ) -> Tensor:
     """Dispatching version of :func:`reference_rise_masks` (same contract, bit-identical)."""
+    _check_args(p0, p1, spatial, grid, p_keep)
     device = torch.device(device)
     backend = backends.select("rise_masks", device)
     if backend == "torch" or p1 <= p0:

@@ -31,6 +31,8 @@ def row_order_stats(vals: Tensor, rank: Tensor) -> Tensor:
             f"row_order_stats: vals must be (R, M>0) and rank (R,), got {tuple(vals.shape)} "
             f"and {tuple(rank.shape)}"
         )
+    if rank.numel() and bool(((rank < 0) | (rank >= vals.shape[1])).any()):
+        raise ValueError(f"row_order_stats: rank must lie in [0, {vals.shape[1]})")
     if backends.requested_backend() == "triton":
         # no Triton kernel: under a forced Triton backend the ops built on this one (KernelShap's
         # seeded coalitions) keep their Triton kernels and select with the torch reference
@@ -38,8 +40,6 @@ def row_order_stats(vals: Tensor, rank: Tensor) -> Tensor:
     backend = backends.select("row_order_stats", vals.device, has_triton=False)
     if backend != "cpp" or vals.dtype != torch.float32 or vals.shape[0] == 0:
         return reference_row_order_stats(vals, rank)
-    if bool(((rank < 0) | (rank >= vals.shape[1])).any()):
-        raise ValueError(f"row_order_stats: rank must lie in [0, {vals.shape[1]})")
     v = vals.contiguous()
     rk = rank.to(torch.int64).contiguous()
     out = torch.empty(vals.shape[0], 2, dtype=torch.float32)

@@ -67,3 +67,40 @@ def assert_close(actual, expected, dtype: torch.dtype = torch.float64) -> None:
         else:
             scale = float(e.abs().max()) if e.numel() else 1.0
             torch.testing.assert_close(a.float(), e.float(), rtol=1e-4, atol=1e-5 * max(scale, 1e-6))
+
+
+def pairwise_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum over the last dim by a fixed pairwise tree of elementwise adds (no torch reduction
+    kernel, whose order may depend on the batch size or the thread count)."""
+    while t.shape[-1] > 1:
+        if t.shape[-1] % 2:
+            t = torch.cat([t, torch.zeros_like(t[..., :1])], dim=-1)
+        half = t.shape[-1] // 2
+        t = t[..., :half] + t[..., half:]
+    return t[..., 0]
+
+
+class RowwiseNet(nn.Module):
+    """An *exactly batch-invariant* model, (N, *S) -> (N, K): only elementwise +, *, max and a
+    fixed pairwise sum over the features, so a row's output is the same bits whatever the
+    other rows, the batch size or the thread count. (Linear / conv layers may round
+    differently at another batch size; this model isolates fastxai's own arithmetic.)
+
+    f(x)_k = relu(w_k . x + b_k) + 0.1 (v_k . x)^2, differentiable almost everywhere.
+    """
+
+    def __init__(self, n_features: int, k: int = 3, dtype: torch.dtype = torch.float64, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w = nn.Parameter(torch.randn(k, n_features, generator=g).to(dtype))
+        self.v = nn.Parameter((0.5 * torch.randn(k, n_features, generator=g)).to(dtype))
+        self.b = nn.Parameter((0.1 * torch.randn(k, generator=g)).to(dtype))
+
+    def forward(self, x: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        f = x.reshape(x.shape[0], 1, -1)
+        lin = pairwise_sum(f * self.w) + self.b
+        quad = pairwise_sum(f * self.v)
+        out = torch.relu(lin) + 0.1 * quad * quad
+        for e in extra:  # per-example additional args scale the output
+            out = out * e.reshape(e.shape[0], 1)
+        return out

@@ -143,3 +143,35 @@ def test_triton_interpreter_matches_reference() -> None:
         """
     )
     assert "OK" in out
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpp"])
+def test_indices_and_shapes_are_checked_before_any_kernel(backend) -> None:
+    """No argument can make a kernel read or write outside its buffers: ids that do not index
+    the coalitions, box corners of the wrong rank, leading dims that are neither 1 nor N."""
+    if backend == "cpp" and not _ext.HAS_CPP:
+        pytest.skip("fastxai._C not built")
+    x = torch.randn(3, 2, 5)
+    z = torch.ones(4, 3, 4, dtype=torch.bool)
+    good = torch.randint(0, 4, (1, 2, 5))
+    with use_backend(backend):
+        assert blend_coalitions(x, torch.zeros(1), good, z).shape == (12, 2, 5)
+        for bad in (good + 4, good - 1):
+            with pytest.raises(ValueError, match=r"mask ids must lie in \[0, 4\)"):
+                blend_coalitions(x, torch.zeros(1), bad, z)
+        with pytest.raises(ValueError, match="z must be"):
+            blend_coalitions(x, torch.zeros(1), good, z[:, :2])
+        with pytest.raises(ValueError, match="first dim 2"):
+            ablate_by_id(x, torch.zeros(2, 2, 5), good, torch.tensor([0, 1]))
+        with pytest.raises(ValueError, match="mask"):
+            ablate_by_id(x, torch.zeros(1), torch.zeros(3, 2, 4, dtype=torch.long), torch.tensor([0]))
+        with pytest.raises(ValueError, match=r"starts must be \(K, 2\)"):
+            occlude_boxes(x, torch.zeros(1), torch.zeros(3, 1, dtype=torch.long), (1, 2))
+        with pytest.raises(ValueError, match="window"):
+            occlude_boxes(x, torch.zeros(1), torch.zeros(3, 2, dtype=torch.long), (1,))
+        with pytest.raises(ValueError, match="window"):
+            occlude_boxes(x, torch.zeros(1), torch.zeros(3, 2, dtype=torch.long), (1, -2))
+        # box corners outside the tensor are clipped (never written past its end)
+        far = torch.tensor([[-10, -10], [1, 3], [7, 9]])
+        torch.testing.assert_close(occlude_boxes(x, torch.zeros(1), far, (12, 4)),
+                                   reference_occlude_boxes(x, torch.zeros(1), far, (12, 4)))

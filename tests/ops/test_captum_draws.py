@@ -101,3 +101,11 @@ def test_multinomial_scores_captums_normalised_probabilities(monkeypatch) -> Non
             C.kernel_shap_captum_draws(1, 2, 20)
         want = Categorical(C.captum_kernel_shap_probs(20)).probs
         assert seen and all(torch.equal(p[0], want) for p in seen)
+
+
+def test_bad_counts_raise() -> None:
+    from fastxai.ops.captum_draws import kernel_shap_captum_draws
+
+    for args in [(-1, 2, 20), (2, -1, 20), (2, 2, 1)]:
+        with pytest.raises(ValueError, match="kernel_shap_captum_draws"):
+            kernel_shap_captum_draws(*args)

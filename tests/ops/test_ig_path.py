@@ -73,3 +73,13 @@ def test_triton_interpreter_matches_reference():
         """
     )
     assert "ok" in out
+
+
+def test_weighted_sum_checks_shapes_before_the_kernel() -> None:
+    from fastxai.ops.ig_path import ig_weighted_sum
+
+    acc = torch.zeros(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="S\\*N"):
+        ig_weighted_sum(torch.randn(3, 3), torch.ones(2), 2, acc)  # 3 rows, 2 steps x 2 needed
+    with pytest.raises(ValueError, match="S\\*N"):
+        ig_weighted_sum(torch.randn(4, 5), torch.ones(2), 2, acc)

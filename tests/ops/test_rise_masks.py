@@ -35,3 +35,12 @@ def test_triton_interpreter_bit_identical() -> None:
         """
     )
     assert "OK" in out
+
+
+def test_bad_ranges_raise() -> None:
+    from fastxai.ops.rise_masks import rise_masks
+
+    for args in [(5, 3, (8, 8), (2, 2)), (-1, 3, (8, 8), (2, 2)), (0, 3, (8, 8), (0, 2)),
+                 (0, 3, (8, 8), (2,)), (0, 3, (8, 0), (2, 2)), (0, 2, (2, 2, 2, 2), (1, 1, 1, 1))]:
+        with pytest.raises(ValueError, match="rise_masks"):
+            rise_masks(0, args[0], args[1], args[2], args[3], 0.5)

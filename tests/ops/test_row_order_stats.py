@@ -29,3 +29,15 @@ def test_bad_arguments_are_named() -> None:
     if _ext.HAS_CPP:
         with use_backend("cpp"), pytest.raises(ValueError, match=r"rank must lie in \[0, 3\)"):
             row_order_stats(torch.randn(2, 3), torch.tensor([0, 3]))
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpp"])
+def test_rank_out_of_range_raises_on_every_backend(backend) -> None:
+    from fastxai import use_backend
+    from fastxai.ops.row_order_stats import row_order_stats
+
+    vals = torch.randn(3, 4)
+    with use_backend(backend):
+        for bad in ([0, 4, 1], [0, -1, 1]):
+            with pytest.raises(ValueError, match="rank must lie"):
+                row_order_stats(vals, torch.tensor(bad))

@@ -1,0 +1,7 @@
+"""Perturbation methods: FeatureAblation, Occlusion, FeaturePermutation (Captum 0.9), RISE."""
+from fastxai.attr.perturbation.feature_ablation import FeatureAblation
+from fastxai.attr.perturbation.feature_permutation import FeaturePermutation
+from fastxai.attr.perturbation.occlusion import Occlusion
+from fastxai.attr.perturbation.rise import RISE
+
+__all__ = ["FeatureAblation", "FeaturePermutation", "Occlusion", "RISE"]
