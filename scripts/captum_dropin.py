@@ -254,7 +254,8 @@ def run_file(out: Path, variant: str, rel: str, timeout: int, threads: int) -> d
     res.parent.mkdir(exist_ok=True)
     log.parent.mkdir(exist_ok=True)
     res.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(dst), DROPIN_RESULTS=str(res),
+    path = os.pathsep.join(filter(None, [str(dst), os.environ.get("DROPIN_FASTXAI", "")]))
+    env = dict(os.environ, PYTHONPATH=path, DROPIN_RESULTS=str(res),
                OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                DROPIN_DIFF_LOG=str(dst / "diff_log.jsonl"), DROPIN_TEST_FILE=rel)
     cmd = ["nice", "-n", "5", "timeout", "-k", "15", str(timeout), sys.executable, "-m",
@@ -425,7 +426,7 @@ def _meta(captum_root: Path, argv: List[str]) -> dict:
     commit_file = captum_root / "COMMIT"
     commit = commit_file.read_text().strip() if commit_file.exists() else git(
         "rev-parse", "HEAD", cwd=captum_root)
-    here = Path(__file__).resolve().parent.parent
+    here = Path(os.environ.get("DROPIN_FASTXAI") or Path(__file__).resolve().parent.parent)
     return {"captum": str(captum_root), "commit": commit, "captum_version": captum.__version__,
             "torch_version": torch.__version__,
             "fastxai_rev": git("rev-parse", "--short", "HEAD", cwd=here)
@@ -448,11 +449,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "jobs already run in --out (after an interruption)")
     ap.add_argument("--rerun-same", action="store_true", help="also run files whose fastxai "
                     "copy is byte-identical to Captum's (no name substituted)")
+    ap.add_argument("--fastxai", type=Path, default=None, help="a fastxai source tree to test "
+                    "instead of the installed one (put first on the path; its compiled _C must "
+                    "be there)")
     ap.add_argument("--reuse", default="", help="variants (e.g. orig) whose results already in "
                     "--out are reported again without re-running them")
     args = ap.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     variants = args.variants.split(",")
+    if args.fastxai is not None:
+        os.environ["DROPIN_FASTXAI"] = str(args.fastxai.resolve())
+        sys.path.insert(0, str(args.fastxai.resolve()))
     table, summary = substitution_table()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
