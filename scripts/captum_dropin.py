@@ -480,10 +480,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     files = [f for f in files if re.search(args.filter, f)]
     same = {v: same_code_files(out, v, files) for v in variants
             if v != "orig" and "orig" in variants and not args.rerun_same}
-    runs: List[dict] = [r for r in old_runs if r["variant"] in reuse]
-    if args.resume:
-        runs += [json.loads(p.read_text()) for v in variants if v not in reuse
-                 for p in sorted((out / v / "runs").glob("*.json"))]
+    runs: List[dict] = []
+    for v in variants:  # per-job records first (complete even after a -k run), else results.json
+        recs = sorted((out / v / "runs").glob("*.json"))
+        if recs and (args.resume or v in reuse):
+            runs += [json.loads(p.read_text()) for p in recs]
+        elif v in reuse:
+            runs += [r for r in old_runs if r["variant"] == v]
     done = {(r["variant"], r["file"]) for r in runs}
     jobs = [(v, f) for f in files for v in variants
             if v not in reuse and f not in same.get(v, ()) and (v, f) not in done]
