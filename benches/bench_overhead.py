@@ -205,7 +205,11 @@ def main() -> None:
                    ("FeatureAblation", 8, 128)])
     if args.fresh_methods:
         fresh_rows = [r for r in fresh_rows if r[0] in args.fresh_methods.split(",")]
-    lines = [f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M')}", ""]
+    import torch
+
+    torch.set_num_threads(1)  # both parts run at 1 thread (the header says so)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [f"Machine: {machine()}; load average {load:.1f} at the start; {time.strftime('%Y-%m-%d %H:%M')}", ""]
     if "calls" in args.parts:
         lines += part_calls(reps, side, n) + [""]
     if "fresh" in args.parts:

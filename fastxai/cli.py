@@ -17,7 +17,12 @@ import fastxai
 # name -> (module with add_arguments / run, one-line help)
 COMMANDS: Dict[str, Tuple[str, str]] = {
     "info": ("fastxai.cli_info", "print versions and which backends are active"),
-    "demo": ("fastxai.demo.cli", "explain the built-in demo model; writes PNG overlays"),
+    "demo": ("fastxai.demo.cli", "the demo: benchmark synthetic and real chest X-rays, write their reports"),
+    "bench": ("fastxai.bench.cli_bench", "benchmark methods x models x datasets (resumable; torchrun shards it)"),
+    "profile": ("fastxai.bench.cli_profile", "per-stage time breakdown of one method / model / batch"),
+    "report": ("fastxai.report.cli", "write a bench run's self-contained HTML report (findings first)"),
+    "audit": ("fastxai.report.audit_cli", "audit a dataset (groups, labels, boxes, images) before any model"),
+    "compat": ("fastxai.cli_compat", "run a method from Captum and from fastxai on your model; compare"),
 }
 
 

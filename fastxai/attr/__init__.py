@@ -49,3 +49,36 @@ __all__ = sorted(
         *_sampling_all,
     }
 )
+
+# --- issue 12 (H8): the rest of captum.attr's non-method names. Keep this block last. ---------
+# Names served lazily (module __getattr__) so ``import fastxai.attr`` does not import what they need
+# (the summarisers are fastxai.eval metric states).
+_LAZY = {
+    "visualization": "fastxai.attr.visualization",
+    **dict.fromkeys(
+        ["Summarizer", "SummarizerSingleTensor", "ClassSummarizer", "CommonStats", "Mean", "StdDev", "Var",
+         "MSE", "Min", "Max", "Sum", "Count", "StatValue"], "fastxai.attr.summary"),
+    **dict.fromkeys(
+        ["InterpretableInput", "ImageMaskInput", "InterpretableEmbeddingBase", "TokenReferenceBase",
+         "configure_interpretable_embedding_layer", "remove_interpretable_embedding_layer", "ProductBaselines"],
+        "fastxai.attr.inputs"),
+}
+
+
+def __getattr__(name: str) -> object:  # the module attribute hook serving _LAZY
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastxai.attr' has no attribute {name!r}")
+    import importlib
+
+    imported = importlib.import_module(module)
+    value = imported if module.endswith("." + name) else getattr(imported, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = sorted({*__all__, *_LAZY})

@@ -1,1 +1,3 @@
-"""The built-in demo: a tiny CNN trained in seconds on synthetic "lesion" images."""
+"""The demo (``fastxai demo`` / ``bash scripts/demo.sh``): synthetic lesion X-rays with planted
+problems (``synthetic``) and a bundled real NIH ChestX-ray14 subset (``assets/``), benchmarked by
+``fastxai.bench`` and reported by ``fastxai.report`` (``run``)."""

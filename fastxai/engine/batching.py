@@ -167,7 +167,7 @@ class ChunkSizer:
         self._probe_mem = type(self).memory_probe
         self.memory_bound = int(max_memory) if max_memory is not None else default_memory_bound(self.device)
         self._row_cap = max(1, min(total_rows, max_batch if max_batch is not None else total_rows))
-        self.row_bytes = max(1, int(row_bytes))
+        self.row_bytes = self._given_row_bytes = max(1, int(row_bytes))
         self.measured_row_bytes: Optional[int] = None
         self.calibration_seconds = 0.0
         self.revalidations = 0
@@ -203,8 +203,14 @@ class ChunkSizer:
         return max(1, min(rows, self.cap))
 
     def _set_cap(self) -> None:
-        """Cap = min(total rows, max_batch, memory bound / bytes per row)."""
+        """Cap = min(total rows, max_batch, memory bound / bytes per row). Measured bytes per
+        row (this call's or a remembered choice's) never cut it below one whole step when the
+        caller's estimate allowed one, so a call's errors and chunk granularity do not depend on
+        what an earlier call measured."""
         self.cap = max(1, min(self._row_cap, self.memory_bound // self.row_bytes))
+        g = self.granularity
+        if self.cap < g <= min(self._row_cap, self.memory_bound // self._given_row_bytes):
+            self.cap = g
         self._sizes: Optional[List[int]] = None
 
     @property

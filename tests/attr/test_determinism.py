@@ -12,8 +12,11 @@ import pytest
 import torch
 
 from fastxai import backends
+from torch.utils.data import DataLoader, TensorDataset
+
 from fastxai.attr import (
     RISE,
+    DataLoaderAttribution,
     FeatureAblation,
     FeaturePermutation,
     GradientShap,
@@ -60,6 +63,9 @@ def _methods(net):
             x, target=0, n_samples=40, seed=3, max_batch=mb, perturbations_per_eval=ppe),
         "Lime-linear": lambda x, mb, ppe: Lime(net, interpretable_model=LinearSurrogate()).attribute(
             x, target=0, n_samples=40, seed=3, max_batch=mb, perturbations_per_eval=ppe),
+        "DataLoaderAttribution": lambda x, mb, ppe: DataLoaderAttribution(FeatureAblation(net)).attribute(
+            DataLoader(TensorDataset(x), batch_size=2), feature_mask=MASK, to_metric=lambda a: a.sum(0),
+            max_batch=mb, perturbations_per_pass=ppe or 3, return_input_shape=False),
         "IntegratedGradients": lambda x, mb, ppe: ig.attribute(
             x, target=0, n_steps=23, max_batch=mb),
         "GradientShap": lambda x, mb, ppe: GradientShap(net).attribute(

@@ -284,6 +284,30 @@ def test_a_chunk_that_needs_more_memory_than_estimated_lowers_the_cap(monkeypatc
     assert ChunkSizer(("mem", 1), total_rows=10**6, row_bytes=1000, max_memory=bound).cap == 200
 
 
+def test_measured_bytes_never_cut_the_cap_below_one_step_the_estimate_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller whose max_memory holds one whole step (granularity rows) by the estimate gets one
+    whole step per chunk, whatever an earlier call measured: its errors and chunking do not
+    depend on the process's (or the disk cache's) history."""
+    state = {"used": 1000, "peak": 1000}
+    monkeypatch.setattr(ChunkSizer, "memory_probe", lambda device=None: (state["used"], state["peak"]))
+    clock = FakeClock()
+    s = ChunkSizer(("step", 1), total_rows=64 * 8, row_bytes=1000, max_memory=64 * 1000, granularity=8,
+                   clock_fn=clock)
+    assert s.cap == 64
+    while s.calibrating:
+        r = s.next_rows(64 * 8)
+        t0 = s.clock()
+        state["peak"] = max(state["peak"], state["used"] + 50_000 * r)  # really 50x the estimate
+        clock.advance(0.05 + r * 1e-3)
+        s.record(r, s.clock() - t0)
+    assert s.measured_row_bytes == 50_000
+    assert s.cap == 8 and s.settled_rows == 8  # 64 kB / 50 kB = 1 row, but one step is 8
+    again = ChunkSizer(("step", 1), total_rows=64 * 8, row_bytes=1000, max_memory=64 * 1000, granularity=8)
+    assert again.cap == 8 and again.next_rows(64 * 8) == 8
+    # where the estimate itself does not allow one step, the cap stays below it (the caller raises)
+    assert ChunkSizer(None, 64 * 8, row_bytes=1000, max_memory=4000, granularity=8).cap == 4
+
+
 def test_small_chunks_skip_the_memory_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(ChunkSizer, "memory_probe", lambda device=None: calls.append(1))

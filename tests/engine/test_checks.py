@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 import fastxai
 import fastxai.attr as fa
@@ -44,6 +45,9 @@ def _cases():
         "FeatureAblation": (fa.FeatureAblation, lambda m, x: m.attribute(x, target=0, feature_mask=MASK)),
         "Occlusion": (fa.Occlusion, lambda m, x: m.attribute(x, (3, 4, 4), strides=(3, 4, 4), target=0)),
         "FeaturePermutation": (fa.FeaturePermutation, lambda m, x: m.attribute(x, target=0, feature_mask=MASK)),
+        "DataLoaderAttribution": (lambda f: fa.DataLoaderAttribution(fa.FeatureAblation(f)),
+                                  lambda m, x: m.attribute(DataLoader(TensorDataset(x), batch_size=2), feature_mask=MASK,
+                                                           to_metric=lambda a: a.sum(0))),
         "RISE": (fa.RISE, lambda m, x: m.attribute(x, target=0, n_masks=8, grid_size=2, seed=0)),
         "ShapleyValueSampling": (fa.ShapleyValueSampling, lambda m, x: m.attribute(x, target=0, feature_mask=MASK, n_samples=2)),
         "ShapleyValues": (fa.ShapleyValues, lambda m, x: m.attribute(x, target=0, feature_mask=MASK)),

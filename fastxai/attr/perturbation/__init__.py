@@ -1,7 +1,9 @@
-"""Perturbation methods: FeatureAblation, Occlusion, FeaturePermutation (Captum 0.9), RISE."""
+"""Perturbation methods: FeatureAblation, Occlusion, FeaturePermutation, DataLoaderAttribution (Captum 0.9),
+RISE."""
+from fastxai.attr.perturbation.dataloader_attr import DataLoaderAttribution
 from fastxai.attr.perturbation.feature_ablation import FeatureAblation
 from fastxai.attr.perturbation.feature_permutation import FeaturePermutation
 from fastxai.attr.perturbation.occlusion import Occlusion
 from fastxai.attr.perturbation.rise import RISE
 
-__all__ = ["FeatureAblation", "FeaturePermutation", "Occlusion", "RISE"]
+__all__ = ["DataLoaderAttribution", "FeatureAblation", "FeaturePermutation", "Occlusion", "RISE"]

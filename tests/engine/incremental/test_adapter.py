@@ -114,3 +114,13 @@ def test_rows_split_by_max_batch_below_n() -> None:
     assert occ.last_plan.path == "incremental"
     ref = Occlusion(net).attribute(x, **kw, incremental=False)
     torch.testing.assert_close(got, ref, atol=1e-10, rtol=0)
+
+
+def test_feature_ablation_default_mask_every_element_its_own_feature() -> None:
+    """feature_mask=None: each (channel, position) is a feature; the segments differ per channel."""
+    net, x = _net(), torch.randn(2, 3, 12, 12, dtype=torch.float64)
+    fa = FeatureAblation(net)
+    got = fa.attribute(x, target=1, baselines=0.5, incremental=True)
+    assert fa.last_plan.path == "incremental"
+    ref = captum_attr.FeatureAblation(net).attribute(x, target=1, baselines=0.5)
+    torch.testing.assert_close(got, ref, atol=1e-10, rtol=0)
