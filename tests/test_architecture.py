@@ -87,6 +87,7 @@ def test_the_edge_does_not_import_methods():
 PARENTS = {
     "perturbation/occlusion.py": {"fastxai.attr.perturbation.feature_ablation"},
     "perturbation/feature_permutation.py": {"fastxai.attr.perturbation.feature_ablation"},
+    "perturbation/layer_feature_permutation.py": {"fastxai.attr.perturbation.feature_permutation"},
     "sampling/kernel_shap.py": {"fastxai.attr.sampling.lime"},
     "layer/deep_lift.py": {"fastxai.attr.gradient.deep_lift"},  # LayerDeepLift(Shap): DeepLift(Shap)
     "layer/lrp.py": {"fastxai.attr.gradient.lrp"},  # LayerLRP is an LRP

@@ -100,6 +100,7 @@ def normalize_call(
     desc: str = "fastxai",
     sparse_inputs: bool = False,
     broadcast_baselines: bool = False,
+    scalar_baselines_in_input_dtype: bool = False,
 ) -> CallRecord:
     """Captum's arguments -> one :class:`CallRecord` (raises ``InputError`` naming the argument).
 
@@ -114,6 +115,9 @@ def normalize_call(
         sparse_inputs: accept input tensors whose dim 0 is not the batch (Captum's ablation
             family: index lists, empty tensors).
         broadcast_baselines: accept baselines that merely broadcast to their input (same family).
+        scalar_baselines_in_input_dtype: scalar baselines take the input's dtype even for
+            integer inputs (Captum's Shapley classes); otherwise an integer input with a float
+            baseline gets float baselines and rows (``baseline_dtype``).
     """
     tup, is_tuple = format_inputs(inputs, same_batch=not sparse_inputs)
     n = tup[0].shape[0] if tup and tup[0].dim() > 0 else None
@@ -121,7 +125,7 @@ def normalize_call(
     formatted: Tuple[Any, ...] = ()
     if baselines is not ABSENT:
         formatted = format_baselines(baselines, tup, broadcast=broadcast_baselines)
-        bases = tuple(baseline_tensor(b, x) for b, x in zip(formatted, tup))
+        bases = tuple(baseline_tensor(b, x, scalar_baselines_in_input_dtype) for b, x in zip(formatted, tup))
     masks = None if feature_mask is ABSENT else format_feature_mask(feature_mask, tup)
     options = EngineOptions(perturbations_per_eval, max_batch, max_memory, show_progress, desc)
     return CallRecord(tup, is_tuple, bases, Target(target, n), format_additional_args(additional_forward_args),

@@ -92,13 +92,30 @@ def format_additional_args(args: Any) -> Optional[Tuple[Any, ...]]:
     return args if isinstance(args, tuple) else (args,)
 
 
-def baseline_tensor(b: Union[Tensor, int, float], x: Tensor) -> Tensor:
-    """The baseline as a tensor broadcastable to ``x`` (N, ...), in ``x``'s dtype and device."""
+def baseline_dtype(b: Union[Tensor, int, float], x: Tensor, scalar_in_input_dtype: bool = False) -> torch.dtype:
+    """The dtype of the baseline, and of the perturbed rows: ``x``'s, except for an integer
+    (or bool) ``x`` with a float baseline, where Captum's ``x·(1 − m) + b·m`` promotes the
+    rows to the baseline's float dtype (a Python float: the default dtype). Captum's Shapley
+    classes fill a scalar baseline with ``torch.full_like(x, b)``, in ``x``'s dtype
+    (``scalar_in_input_dtype``)."""
+    if x.is_floating_point() or x.is_complex():
+        return x.dtype
     if isinstance(b, Tensor):
-        b = b.to(device=x.device, dtype=x.dtype)
+        return b.dtype if b.is_floating_point() else x.dtype
+    if isinstance(b, float) and not scalar_in_input_dtype:
+        return torch.get_default_dtype()
+    return x.dtype
+
+
+def baseline_tensor(b: Union[Tensor, int, float], x: Tensor, scalar_in_input_dtype: bool = False) -> Tensor:
+    """The baseline as a tensor broadcastable to ``x`` (N, ...) on its device, in
+    :func:`baseline_dtype` (``x``'s dtype but for integer inputs with float baselines)."""
+    dtype = baseline_dtype(b, x, scalar_in_input_dtype)
+    if isinstance(b, Tensor):
+        b = b.to(device=x.device, dtype=dtype)
         if b.numel() == 1 and b.dim() != x.dim():
             return b.reshape((1,) * x.dim())
         if b.dim() < x.dim():  # a broadcastable lower-rank baseline: align it to the right
             return b.reshape((1,) * (x.dim() - b.dim()) + tuple(b.shape))
         return b
-    return torch.full((1,) * x.dim(), float(b), dtype=x.dtype, device=x.device)
+    return torch.full((1,) * x.dim(), b, dtype=dtype, device=x.device)

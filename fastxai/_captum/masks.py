@@ -14,7 +14,8 @@ def format_feature_mask(
     inputs: Tuple[Tensor, ...],
     name: str = "feature_mask",
 ) -> Tuple[Tensor, ...]:
-    """One integer mask per input, each of full rank with first dim 1 or N.
+    """One integer (int64) mask per input, each of full rank with first dim 1 or N. Float
+    masks holding whole numbers are accepted (as Captum does) and converted.
 
     ``None`` gives every scalar its own id, numbered across tensors (Captum's default).
     """
@@ -38,8 +39,15 @@ def format_feature_mask(
     for i, (m, x) in enumerate(zip(tup, inputs)):
         if not isinstance(m, Tensor):
             raise InputError(f"{name}[{i}] must be an integer tensor, got {type(m).__name__}")
-        if m.is_floating_point() or m.is_complex():
+        if m.is_complex():
             raise InputError(f"{name}[{i}] must hold integer feature ids, got dtype {m.dtype}")
+        if m.is_floating_point():  # Captum accepts float masks holding integer ids
+            bad = ~torch.isfinite(m) | (m != m.round())
+            if bool(bad.any()):
+                raise InputError(
+                    f"{name}[{i}] is a {m.dtype} mask with {int(bad.sum())} non-integer values "
+                    f"(e.g. {m[bad].flatten()[0].item()}); feature ids must be whole numbers"
+                )
         try:
             full = torch.broadcast_shapes(tuple(m.shape), tuple(x.shape))
         except RuntimeError:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
+from fastxai._captum.errors import InputError
 from fastxai.engine.checks import check_finite
 from fastxai.engine.targets import TargetType, select_targets
 
@@ -23,6 +24,9 @@ def call_forward(
     out = forward_func(*inputs, *(additional_args or ()))
     if isinstance(out, Tensor):
         return out
+    if isinstance(out, torch.futures.Future):
+        raise InputError("forward_func returned a torch.futures.Future: use attribute_future "
+                         "(FeatureAblation, FeaturePermutation, ShapleyValueSampling, ShapleyValues)")
     if isinstance(out, (int, float)):
         return torch.tensor(out, dtype=torch.float64 if isinstance(out, float) else torch.int64)
     raise TypeError(f"forward_func must return a tensor, int or float, got {type(out).__name__}")

@@ -41,7 +41,7 @@ class AblationPlan:
     def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
         chunk = self.ids[p0:p1]
         return tuple(
-            ablate_by_id(x, b, m, chunk) for x, b, m in zip(inputs, self.baselines, self.masks)
+            ablate_by_id(x.to(b.dtype), b, m, chunk) for x, b, m in zip(inputs, self.baselines, self.masks)
         )
 
 
@@ -135,6 +135,7 @@ class OcclusionPlan:
     def build(self, inputs: Tuple[Tensor, ...], p0: int, p1: int) -> Tuple[Tensor, ...]:
         out = []
         for i, (x, g, b) in enumerate(zip(inputs, self.grids, self.baselines)):
+            x = x.to(b.dtype)  # an integer input with a float baseline: float rows (Captum)
             starts = self.starts[i]
             if starts is None:
                 # (N,) input, one window = the whole scalar: no start coordinate can point
@@ -225,7 +226,8 @@ class CoalitionPlan:
             raise ValueError(f"feature ids [{lo}, {hi}] do not index {z.shape[-1]} coalition features")
         rows = []
         for x, mask, b in zip(inputs, self.masks, self.baselines):
-            rows.append(_blend_coalitions(x, b.to(x.dtype), mask, z.to(x.device)))
+            dt = torch.promote_types(x.dtype, b.dtype)  # integer input, float baseline: float rows
+            rows.append(_blend_coalitions(x.to(dt), b.to(dt), mask, z.to(x.device)))
         return tuple(rows)
 
 

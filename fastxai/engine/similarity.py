@@ -28,7 +28,7 @@ def feature_sums(inputs: Tuple[Tensor, ...], baselines: Tuple[Tensor, ...], mask
     out = {k: torch.zeros(n, m, dtype=torch.float64, device=dev) for k in SUMS}
     for x, bb, mk in zip(inputs, baselines, masks):
         xf = x.to(torch.float32).to(torch.float64).reshape(n, -1)
-        bt = torch.broadcast_to(bb.to(x.dtype), x.shape).to(torch.float32).to(torch.float64).reshape(n, -1)
+        bt = torch.broadcast_to(bb, x.shape).to(torch.float32).to(torch.float64).reshape(n, -1)
         idx = torch.broadcast_to(mk, x.shape).reshape(n, -1)
         for k, v in (("xx", xf * xf), ("xb", xf * bt), ("bb", bt * bt), ("dd", (xf - bt) ** 2)):
             out[k].scatter_add_(1, idx, v)

@@ -169,26 +169,30 @@ NeuronSelector = Union[int, Tuple[Any, ...], Callable[..., Tensor]]
 
 
 def select_neuron(tensors: Tensors, selector: NeuronSelector) -> Tensor:
-    """One value per row from a layer's tensors (each (rows, ...)), Captum's neuron selector
-    rules: an int or a tuple of ints / slices indexes the (single) tensor past dim 0 (slices
-    are summed); a callable gets the layer tensor(s) and returns (rows,)."""
+    """The selected neuron(s) from a layer's tensors (each (rows, ...)), Captum's rules: an int
+    or a tuple of ints / slices indexes the (single) tensor past dim 0 (fewer indices than dims
+    only where one value per example remains, e.g. (N, C, 1, 1); with a slice the selection is
+    summed per row); a callable gets the layer tensor(s) and its result is used as it is (its
+    sum is what gets differentiated)."""
     if callable(selector):
-        val = selector(tensors if len(tensors) > 1 else tensors[0])
-        if val.dim() != 1 and not (val.dim() == 2 and val.shape[1] == 1):
-            raise InputError(
-                f"neuron_selector: the callable returned shape {tuple(val.shape)}; it must give "
-                "one scalar per example (N,)")
-        return val.reshape(-1)
+        return selector(tensors if len(tensors) > 1 else tensors[0])
     if len(tensors) != 1:
         raise InputError("neuron_selector: a layer with several tensors needs a callable selector")
     t = tensors[0]
     sel = selector if isinstance(selector, tuple) else (selector,)
-    if len(sel) != t.dim() - 1:
+    if len(sel) > t.dim() - 1:
         raise InputError(
             f"neuron_selector {selector!r} has {len(sel)} indices but the layer tensor "
             f"{tuple(t.shape)} has {t.dim() - 1} dims after the batch")
     val = t[(slice(None),) + sel]
-    return val.reshape(val.shape[0], -1).sum(dim=1) if val.dim() > 1 else val
+    if any(isinstance(i, slice) for i in sel):
+        return val.reshape(val.shape[0], -1).sum(dim=1)
+    if val.dim() > 1 and val[0].numel() != 1:
+        raise InputError(
+            f"neuron_selector {selector!r} selects {val[0].numel()} values per example from the "
+            f"layer tensor {tuple(t.shape)}: give one index per dim after the batch (or slices, "
+            "which are summed, or a callable)")
+    return val
 
 
 class Neuron:

@@ -195,7 +195,8 @@ def _flags(s: Any, audit: Audit, under_share: float) -> List[AuditFlag]:
         for _, r in t.iterrows():
             g, n = str(r["group"]), int(r["images"])
             if n < m:
-                out.append(AuditFlag("too_small", f"{f} = {g} has {n} images (< {m}): too small to measure; "
+                imgs = "image" if n == 1 else "images"
+                out.append(AuditFlag("too_small", f"{f} = {g} has {n} {imgs} (< {m}): too small to measure; "
                                      "it is shown without a CI and left out of gaps, worst groups and tests.", f, g, n))
             if n_levels > 1 and r["share"] < under_share / n_levels:
                 out.append(AuditFlag("under_represented", f"{f} = {g} is under-represented: {n} of "
@@ -209,7 +210,8 @@ def _flags(s: Any, audit: Audit, under_share: float) -> List[AuditFlag]:
             for gb in ct.columns:
                 n = int(ct.loc[ga, gb])
                 if n < m:
-                    out.append(AuditFlag("intersection", f"intersection {a} = {ga} × {b} = {gb} has {n} images "
+                    imgs = "image" if n == 1 else "images"
+                    out.append(AuditFlag("intersection", f"intersection {a} = {ga} × {b} = {gb} has {n} {imgs} "
                                          f"(< {m}): too small to measure.", f"{a} × {b}", f"{ga} × {gb}", n))
     if "split" in s.columns:
         per = s.groupby("patient_id")["split"].nunique()

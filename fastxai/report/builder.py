@@ -141,8 +141,9 @@ def _reliability(data: RunData, model: str, target: Any) -> List[Dict[str, Any]]
     out = []
     for f in data.group_columns:
         groups = np.array(F.names(s[f].astype(object).where(s[f].notna(), None).tolist()))
-        uri = F.reliability(p["y_true"].to_numpy(dtype=float), p["y_score"].to_numpy(dtype=float), groups, f)
         cls = "" if target is None else f", class {target}"
+        uri = F.reliability(p["y_true"].to_numpy(dtype=float), p["y_score"].to_numpy(dtype=float), groups, f,
+                            label=cls[2:])
         out.append({"id": slug("fig-reliability", model, target if target is not None else "", f), "uri": uri,
                     "caption": f"Reliability diagram by {f}{cls} (a calibrated model follows the diagonal)"})
     return out

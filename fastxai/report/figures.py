@@ -83,8 +83,10 @@ def curves(df: Any, model: str) -> Optional[str]:
     return to_uri(fig)
 
 
-def reliability(y: np.ndarray, score: np.ndarray, groups: np.ndarray, feature: str, n_bins: int = 10) -> Optional[str]:
-    """Reliability diagram, one line per group: observed positive rate vs mean score per bin."""
+def reliability(y: np.ndarray, score: np.ndarray, groups: np.ndarray, feature: str, n_bins: int = 10,
+                label: str = "") -> Optional[str]:
+    """Reliability diagram, one line per group: observed positive rate vs mean score per bin.
+    y, score, groups: (N,); ``label`` (e.g. the class) is added to the title."""
     ok = np.isfinite(y) & np.isfinite(score)
     if ok.sum() < 2:
         return None
@@ -102,7 +104,7 @@ def reliability(y: np.ndarray, score: np.ndarray, groups: np.ndarray, feature: s
         ax.plot(conf[keep] / cnt[keep], acc[keep] / cnt[keep], marker="o", ms=3, label=f"{g} (n={int(sel.sum())})")
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed positive rate")
-    ax.set_title(f"reliability by {feature}", fontsize=10)
+    ax.set_title(f"reliability by {feature}" + (f", {label}" if label else ""), fontsize=10)
     ax.legend(fontsize=7)
     return to_uri(fig)
 

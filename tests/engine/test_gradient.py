@@ -95,8 +95,11 @@ def test_neuron_strategy_and_selector():
     t = torch.arange(24.0).reshape(2, 3, 4)
     torch.testing.assert_close(select_neuron((t,), (1, 2)), t[:, 1, 2])
     torch.testing.assert_close(select_neuron((t,), (slice(0, 2), 1)), t[:, 0:2, 1].sum(1))
-    with pytest.raises(InputError, match="neuron_selector"):
-        select_neuron((t,), 1)
+    u = torch.arange(6.0).reshape(2, 3, 1)
+    torch.testing.assert_close(select_neuron((u,), 1), u[:, 1])  # fewer indices, one value left
+    for bad in ((0, 1, 2), 1):
+        with pytest.raises(InputError, match="neuron_selector"):
+            select_neuron((t,), bad)
 
 
 def test_row_plan_slices_per_row_targets():

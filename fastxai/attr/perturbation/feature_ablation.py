@@ -3,24 +3,24 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple, Union
 
+import torch
 from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.futures import attribute_future
 from fastxai._captum.inputs import BaselineType, TensorOrTuple
-from fastxai.engine.checks import check_masks_match_output
-from fastxai.engine.features import feature_ids, scatter_feature_values
+from fastxai.engine.ablation import ablation_attributions
 from fastxai.engine.incremental.adapter import PlanSummary, ablation_segments, check_mode, run_call_incremental
-from fastxai.engine.perturb import initial_for
 from fastxai.engine.plans import AblationPlan
-from fastxai.engine.reducers import DifferenceReducer, difference_dtype
+from fastxai.engine.reducers import DifferenceReducer
 from fastxai.engine.targets import TargetType
 
 
 class FeatureAblation(PerturbationAttribution):
-    """Captum-compatible FeatureAblation on fastxai's batched engine: an
-    :class:`~fastxai.engine.plans.AblationPlan` and a
-    :class:`~fastxai.engine.reducers.DifferenceReducer`.
+    """Captum-compatible FeatureAblation on fastxai's batched engine
+    (:func:`~fastxai.engine.ablation.ablation_attributions`: an ablation plan and a
+    difference reducer).
 
     ``attribute`` returns, per input, a tensor of the input's shape (N, *S) where every
     element of a feature holds that feature's output drop. With a multi-target (N, K) the
@@ -80,12 +80,26 @@ class FeatureAblation(PerturbationAttribution):
             max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
             desc=f"{self.get_name()} attribution", sparse_inputs=True, broadcast_baselines=True,
         )
-        initial = initial_for(self.forward_func, call)
-        masks = call.feature_masks
-        check_masks_match_output(call.n, initial, masks)
-        ids = feature_ids(masks).to(call.device)
-        plan = AblationPlan(call.baselines, masks, ids)
-        diff = DifferenceReducer(initial, plan.n_perturbations, difference_dtype(initial))
-        self.last_plan = run_call_incremental(self.forward_func, call, plan, diff, initial,
-                                              lambda: ablation_segments(call, ids), incremental, incremental_tau)
-        return format_result(call, scatter_feature_values(diff.table, masks, ids, call.n, call.inputs))
+
+        def run(plan: AblationPlan, diff: DifferenceReducer, initial: Tensor, ids: Tensor) -> None:
+            self.last_plan = run_call_incremental(self.forward_func, call, plan, diff, initial,
+                                                  lambda: ablation_segments(call, ids), incremental, incremental_tau)
+
+        return format_result(call, ablation_attributions(self.forward_func, call, run))
+
+    def attribute_future(
+        self,
+        inputs: TensorOrTuple,
+        baselines: BaselineType = None,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> "torch.futures.Future[TensorOrTuple]":
+        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``
+        (Captum's ``attribute_future``): a completed future of the same attributions.
+        ``kwargs``: ``max_batch`` / ``max_memory``."""
+        return attribute_future(self, inputs, baselines, target, additional_forward_args, feature_mask,
+                                perturbations_per_eval, show_progress, **kwargs)

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from fastxai._captum.attribution import log_usage
 from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.futures import attribute_future
 from fastxai._captum.inputs import TensorOrTuple
 from fastxai.attr.perturbation.feature_ablation import FeatureAblation
 from fastxai.engine.checks import check_masks_match_output
@@ -106,6 +107,23 @@ class FeaturePermutation(FeatureAblation):
             table = torch.zeros((diff.table.shape[0], len(holders)), dtype=dtype, device=diff.table.device)
             table[:, keep] = diff.table
         return format_result(call, scatter_feature_values(table, masks, ids, call.n, call.inputs))
+
+    def attribute_future(  # type: ignore[override]
+        self,
+        inputs: TensorOrTuple,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> "torch.futures.Future[TensorOrTuple]":
+        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``
+        (Captum's ``attribute_future``; a ``baselines`` kwarg is dropped, as Captum does).
+        ``kwargs``: ``seed``, ``max_batch``, ``max_memory``."""
+        kwargs.pop("baselines", None)
+        return attribute_future(self, inputs, target, additional_forward_args, feature_mask,
+                                perturbations_per_eval, show_progress, **kwargs)
 
     def _kept_features(self, holders: List[List[int]], sizes: List[int]) -> List[int]:
         """Captum skips (attribution 0, with a warning) every feature held by a tensor whose

@@ -96,6 +96,10 @@ class Occlusion(FeatureAblation):
             attrs.append(sums.float() / weights.float())
         return format_result(call, attrs)
 
+    def attribute_future(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Not available for Occlusion, as in Captum."""
+        raise NotImplementedError("attribute_future is not implemented for Occlusion")
+
     @staticmethod
     def _grids(inputs: Tuple[Tensor, ...], windows: Any, strides: Any) -> List[WindowGrid]:
         windows_t = _per_input(windows, len(inputs), "sliding_window_shapes")

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from fastxai._captum.attribution import PerturbationAttribution, log_usage
 from fastxai._captum.call import format_result, normalize_call
+from fastxai._captum.futures import attribute_future
 from fastxai._captum.errors import InputError
 from fastxai.engine.checks import check_masks_match_output
 from fastxai.engine.features import feature_ids, scatter_feature_values
@@ -112,7 +113,7 @@ class ShapleyValueSampling(PerturbationAttribution):
             inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
             feature_mask=feature_mask, perturbations_per_eval=perturbations_per_eval,
             max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
-            desc=f"{self.get_name()} attribution",
+            desc=f"{self.get_name()} attribution", scalar_baselines_in_input_dtype=True,
         )
         m, initial = _coalition_space(self.forward_func, call, type(self).__name__)
         perms = permutation_orders(n_samples, m, call.device, seed, antithetic)
@@ -121,6 +122,24 @@ class ShapleyValueSampling(PerturbationAttribution):
         with torch.no_grad():
             run_call(self.forward_func, call, plan, credits, initial)
         return format_result(call, _to_attr(credits.values.T, call, initial))
+
+    def attribute_future(
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        feature_mask: Any = None,
+        n_samples: int = 25,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> "torch.futures.Future[Any]":
+        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``
+        (Captum's ``attribute_future``): a completed future of the same attributions.
+        ``kwargs``: ``seed``, ``antithetic``, ``max_batch``, ``max_memory``."""
+        return attribute_future(self, inputs, baselines, target, additional_forward_args, feature_mask,
+                                n_samples, perturbations_per_eval, show_progress, **kwargs)
 
 
 class ShapleyValues(ShapleyValueSampling):
@@ -150,7 +169,7 @@ class ShapleyValues(ShapleyValueSampling):
             inputs, baselines=baselines, target=target, additional_forward_args=additional_forward_args,
             feature_mask=feature_mask, perturbations_per_eval=perturbations_per_eval,
             max_batch=max_batch, max_memory=max_memory, show_progress=show_progress,
-            desc=f"{self.get_name()} attribution",
+            desc=f"{self.get_name()} attribution", scalar_baselines_in_input_dtype=True,
         )
         m, initial = _coalition_space(self.forward_func, call, type(self).__name__)
         if m > 30:
@@ -166,3 +185,20 @@ class ShapleyValues(ShapleyValueSampling):
         f = store.values
         vals = shapley_from_coalition_values(f.reshape(2 ** m, -1).to(torch.float64), m).T
         return format_result(call, _to_attr(vals if f.dtype == torch.float64 else vals.float(), call, initial))
+
+    def attribute_future(  # type: ignore[override]
+        self,
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        feature_mask: Any = None,
+        n_samples: int = 25,
+        perturbations_per_eval: Optional[int] = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> "torch.futures.Future[Any]":
+        """Exact Shapley values for a futures-returning ``forward_func`` (Captum's signature,
+        inherited there from ShapleyValueSampling; ``n_samples`` is ignored, as in Captum)."""
+        return attribute_future(self, inputs, baselines, target, additional_forward_args, feature_mask,
+                                perturbations_per_eval, show_progress, **kwargs)

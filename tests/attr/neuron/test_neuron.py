@@ -154,4 +154,18 @@ def test_bad_selector_names_the_argument():
     from fastxai._captum.errors import InputError
 
     with pytest.raises(InputError, match="neuron_selector"):
-        fa.NeuronGradient(m, m.conv3).attribute(x, 3)
+        fa.NeuronGradient(m, m.conv3).attribute(x, (3, 1, 1, 0))
+    with pytest.raises(InputError, match="selects 16 values per example"):
+        fa.NeuronGradient(m, m.conv3).attribute(x, 3)  # Captum: a RuntimeError from autograd
+
+
+@pytest.mark.parametrize("layer,sel", [("gap", 1), ("conv3", lambda t: t[:, 1].sum())])
+def test_partial_and_aggregating_selectors_as_captum(layer, sel):
+    """Captum's rules: fewer indices than dims where one value per example remains ((N, C, 1, 1)
+    after global pooling); a callable may aggregate over the batch."""
+    m = conv_net()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    for name in ["NeuronGradient", "NeuronIntegratedGradients", "NeuronDeepLift"]:
+        ours = getattr(fa, name)(m, _layer(m, layer)).attribute(x, sel)
+        theirs = getattr(ca, name)(m, _layer(m, layer)).attribute(x, sel)
+        _check(ours, theirs)
