@@ -44,4 +44,5 @@ def attribute_future(method: Any, *args: Any, **kwargs: Any) -> "torch.futures.F
     result = awaited.attribute(*args, **kwargs)
     fut: torch.futures.Future[Any] = torch.futures.Future()
     fut.set_result(result)
-    return fut
+    # ``then`` gives a plain ``torch.Future`` (torch._C.Future), the type Captum returns.
+    return fut.then(lambda done: done.value())

@@ -164,6 +164,7 @@ def fit_surrogate(model: Any, X: Tensor, y: Tensor, w: Tensor, efficiency: Any =
     surrogates (``solve``), else one Captum ``Model.fit(DataLoader)`` + ``representation()``
     per problem. On one thread (LAPACK's bits depend on the thread count). Problems whose
     outputs hold NaN / Inf (let through by ``allow_non_finite``) get NaN coefficients."""
+    X, y, w = X.detach(), y.detach(), w.detach()  # inputs may require grad (Captum's tests do)
     ok = torch.isfinite(y).all(1) & torch.isfinite(w).all(1)
     if not bool(ok.all()):
         coef = torch.full((X.shape[0], X.shape[2]), float("nan"), dtype=torch.float64, device=X.device)

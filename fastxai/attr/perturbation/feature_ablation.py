@@ -71,6 +71,8 @@ class FeatureAblation(PerturbationAttribution):
             attributions mirroring ``inputs`` (tensor or tuple), each (N, *S), in the
             model output's dtype (integer outputs give integer attributions, as Captum).
         """
+        # Captum 0.8's flag; Captum 0.9 always numbers features across tensors and ignores it.
+        kwargs.pop("enable_cross_tensor_attribution", None)
         if kwargs:
             raise TypeError(f"FeatureAblation.attribute got unexpected arguments {sorted(kwargs)}")
         check_mode(incremental, incremental_tau)

@@ -77,6 +77,8 @@ class FeaturePermutation(FeatureAblation):
         Returns:
             attributions mirroring ``inputs``, each (N, *S), in the model output's dtype.
         """
+        # Captum 0.8's flag; Captum 0.9 always numbers features across tensors and ignores it.
+        kwargs.pop("enable_cross_tensor_attribution", None)
         if kwargs:
             raise TypeError(f"FeaturePermutation.attribute got unexpected arguments {sorted(kwargs)}")
         call = normalize_call(

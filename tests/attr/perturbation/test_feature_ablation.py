@@ -164,3 +164,23 @@ def test_progress_bar_is_labelled_as_captum(capsys) -> None:
     net = make(MLP())
     FeatureAblation(net).attribute(torch.randn(2, 10, dtype=torch.float64), target=0, show_progress=True)
     assert "Feature Ablation attribution" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cls", ["FeatureAblation", "FeaturePermutation"])
+def test_captum_08_cross_tensor_flag_is_accepted_and_ignored_as_captum_09(cls):
+    """Captum 0.9 takes ``enable_cross_tensor_attribution`` (0.8's flag) and ignores it."""
+    import captum.attr as captum_attr
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(6, 3).double()
+    x = torch.randn(4, 6, dtype=torch.float64)
+    mask = torch.tensor([[0, 0, 1, 1, 2, 2]])
+    torch.manual_seed(1)
+    want = getattr(captum_attr, cls)(net).attribute(x, target=1, feature_mask=mask,
+                                                     enable_cross_tensor_attribution=True)
+    torch.manual_seed(1)
+    import fastxai.attr as fa
+    got = getattr(fa, cls)(net).attribute(x, target=1, feature_mask=mask, enable_cross_tensor_attribution=True)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(TypeError, match="unexpected"):
+        getattr(fa, cls)(net).attribute(x, target=1, feature_mask=mask, no_such_argument=1)

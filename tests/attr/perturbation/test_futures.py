@@ -40,11 +40,15 @@ def test_attribute_future_matches_captum(name, kwargs):
     want = getattr(captum_attr, name)(as_future(net)).attribute_future(x, **kwargs)
     torch.manual_seed(7)
     got = getattr(fa, name)(as_future(net)).attribute_future(x, **kwargs)
-    assert isinstance(got, torch.futures.Future) and got.done()
+    assert type(got) is type(want) is torch.Future and got.done()  # Captum's tests check the type
     assert_close(got.wait(), want.wait(), torch.float32)
-    # and exactly the numbers of attribute() on the plain model
+    # and exactly the numbers of attribute() on the plain model, at a fixed chunk size (the
+    # calibrated one depends on timing, and float32 GEMMs may round differently per batch size)
+    fixed = {**kwargs, "perturbations_per_eval": 1}
     torch.manual_seed(7)
-    assert torch.equal(got.wait(), getattr(fa, name)(net).attribute(x, **kwargs))
+    got = getattr(fa, name)(as_future(net)).attribute_future(x, **fixed).wait()
+    torch.manual_seed(7)
+    assert torch.equal(got, getattr(fa, name)(net).attribute(x, **fixed))
 
 
 def test_attribute_future_tuple_inputs_and_additional_args():

@@ -110,6 +110,11 @@ def test_user_functions_and_captum_model():
     torch.manual_seed(3)
     b = Lime(net, interpretable_model=SkLearnLasso(alpha=0.05)).attribute(x[:1], target=1, feature_mask=mask, n_samples=30)
     _close(a, b)
+    # inputs that require grad (as in Captum's own tests): the surrogate gets detached data
+    xg = x[:1].clone().requires_grad_()
+    torch.manual_seed(3)
+    c = Lime(net, interpretable_model=SkLearnLasso(alpha=0.05)).attribute(xg, target=1, feature_mask=mask, n_samples=30)
+    _close(a, c)
 
 
 def test_limebase_generic_transforms_match_captum():
