@@ -16,12 +16,12 @@ from fastxai._captum.inputs import BaselineType, TensorOrTuple
 from fastxai.attr.gradient._common.deeplift_rules import (
     call_custom_attribution_func,
     deeplift_pass,
+    expand_over_baselines,
+    mean_over_baselines,
     require_model,
 )
-from fastxai.engine.baselines import baseline_distribution
-from fastxai.engine.forward import expand_additional_args
 from fastxai.engine.gradient import check_float_inputs
-from fastxai.engine.targets import TargetType, expand_target
+from fastxai.engine.targets import TargetType
 
 
 class DeepLift(GradientAttribution):
@@ -92,19 +92,9 @@ class DeepLiftShap(DeepLift):
         custom_attribution_func: Optional[Callable[..., Tuple[Tensor, ...]]] = None,
     ) -> Union[TensorOrTuple, Tuple[TensorOrTuple, Tensor]]:
         """inputs (N, ...) -> attributions of the same shapes; delta (N * M,)."""
-        bl = baseline_distribution(baselines, inputs, "DeepLift", need_rows=2)
-        bl_t = bl if isinstance(bl, tuple) else (bl,)
-        call = normalize_call(inputs, target=target, additional_forward_args=additional_forward_args)
-        n, m = call.n, bl_t[0].shape[0]
-        exp = normalize_call(
-            tuple(x.detach().repeat_interleave(m, dim=0) for x in call.inputs),
-            baselines=tuple(b.repeat((n,) + (1,) * (b.dim() - 1)) for b in bl_t),
-            target=expand_target(target, m, interleave=True),
-            additional_forward_args=expand_additional_args(call.additional_args, m, interleave=True),
-        )
+        call, exp, n, m = expand_over_baselines(inputs, baselines, target, additional_forward_args, "DeepLift")
         res = self._attribute(exp, return_convergence_delta, custom_attribution_func)
         if return_convergence_delta:
             res, delta = res
-        attrs = tuple(a.reshape((n, m) + tuple(a.shape[1:])).mean(dim=1) for a in res)
-        out = format_result(call, attrs)
+        out = format_result(call, mean_over_baselines(res, n, m))
         return (out, delta) if return_convergence_delta else out

@@ -12,12 +12,15 @@ from torch import Tensor, nn
 from fastxai._captum.attribution import LayerAttribution, log_usage
 from fastxai._captum.call import CallRecord, normalize_call
 from fastxai._captum.inputs import BaselineType, TensorOrTuple
-from fastxai.attr.gradient._common.deeplift_rules import call_custom_attribution_func, deeplift_pass
+from fastxai.attr.gradient._common.deeplift_rules import (
+    call_custom_attribution_func,
+    deeplift_pass,
+    expand_over_baselines,
+    mean_over_baselines,
+)
 from fastxai.attr.gradient.deep_lift import DeepLift, DeepLiftShap  # Captum's parents
 from fastxai.attr.layer._common import per_layer
-from fastxai.engine.baselines import baseline_distribution
-from fastxai.engine.forward import expand_additional_args
-from fastxai.engine.targets import TargetType, expand_target
+from fastxai.engine.targets import TargetType
 from fastxai.engine.wrt import Layer
 
 
@@ -87,22 +90,14 @@ class LayerDeepLiftShap(LayerDeepLift, DeepLiftShap):
         custom_attribution_func: Optional[Callable[..., Tuple[Tensor, ...]]] = None,
     ) -> Union[TensorOrTuple, Tuple[TensorOrTuple, Tensor]]:
         """inputs (N, ...) -> (N, ...layer dims); delta (N * M,)."""
-        bl = baseline_distribution(baselines, inputs, "LayerDeepLift", need_rows=2)
-        bl_t = bl if isinstance(bl, tuple) else (bl,)
-        call = normalize_call(inputs, target=target, additional_forward_args=additional_forward_args)
-        n, m = call.n, bl_t[0].shape[0]
-        exp = normalize_call(
-            tuple(x.detach().repeat_interleave(m, dim=0) for x in call.inputs),
-            baselines=tuple(b.repeat((n,) + (1,) * (b.dim() - 1)) for b in bl_t),
-            target=expand_target(target, m, interleave=True),
-            additional_forward_args=expand_additional_args(call.additional_args, m, interleave=True),
-        )
+        call, exp, n, m = expand_over_baselines(inputs, baselines, target, additional_forward_args,
+                                                "LayerDeepLift")
         res = self._layer_attribute(exp, return_convergence_delta, attribute_to_layer_input,
                                     custom_attribution_func)
         delta = None
         if return_convergence_delta:
             res, delta = res
         res_t = res if isinstance(res, tuple) else (res,)
-        attrs = tuple(a.reshape((n, m) + tuple(a.shape[1:])).mean(dim=1) for a in res_t)
+        attrs = mean_over_baselines(res_t, n, m)
         out = per_layer(call, attrs, [len(attrs)], False)
         return (out, delta) if return_convergence_delta else out

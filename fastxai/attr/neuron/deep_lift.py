@@ -14,10 +14,10 @@ from fastxai._captum.inputs import BaselineType, TensorOrTuple
 from fastxai.attr.gradient._common.deeplift_rules import (
     call_custom_attribution_func,
     deeplift_pass,
+    expand_over_baselines,
+    mean_over_baselines,
     require_model,
 )
-from fastxai.engine.baselines import baseline_distribution
-from fastxai.engine.forward import expand_additional_args
 from fastxai.engine.gradient import check_float_inputs
 from fastxai.engine.wrt import Neuron, NeuronSelector
 
@@ -81,15 +81,7 @@ class NeuronDeepLiftShap(_NeuronDeepLiftBase):
         custom_attribution_func: Optional[Callable[..., Tuple[Tensor, ...]]] = None,
     ) -> TensorOrTuple:
         """inputs (N, ...) -> attributions of the same shapes."""
-        bl = baseline_distribution(baselines, inputs, "DeepLift", need_rows=2)
-        bl_t = bl if isinstance(bl, tuple) else (bl,)
-        call = normalize_call(inputs, additional_forward_args=additional_forward_args)
-        n, m = call.n, bl_t[0].shape[0]
-        exp = normalize_call(
-            tuple(x.detach().repeat_interleave(m, dim=0) for x in call.inputs),
-            baselines=tuple(b.repeat((n,) + (1,) * (b.dim() - 1)) for b in bl_t),
-            additional_forward_args=expand_additional_args(call.additional_args, m, interleave=True),
-        )
+        call, exp, n, m = expand_over_baselines(inputs, baselines, None, additional_forward_args, "DeepLift")
         wrt = Neuron(self.layer, neuron_selector, attribute_to_neuron_input)
         attrs = self._neuron_attrs(exp, wrt, custom_attribution_func)
-        return format_result(call, tuple(a.reshape((n, m) + tuple(a.shape[1:])).mean(dim=1) for a in attrs))
+        return format_result(call, mean_over_baselines(attrs, n, m))

@@ -13,10 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fastxai._captum.call import CallRecord, normalize_call
 from fastxai._captum.errors import InputError
+from fastxai.engine.baselines import baseline_distribution
+from fastxai.engine.forward import expand_additional_args
 from fastxai.engine.gradient import GradientChunk, Sizing, check_dropout, iterate_gradients
 from fastxai.engine.hooks import modules_of_type, override_backward, vjp
 from fastxai.engine.steps import PairPass
+from fastxai.engine.targets import TargetType, expand_target
 
 Rule = Callable[[Tensor, Tensor], Tensor]
 # Rules receive (grad, plain): ``grad`` is the gradient reaching the module output, ``plain``
@@ -124,3 +128,28 @@ def require_model(model: Any, who: str) -> None:
     """DeepLift's hooks need an nn.Module."""
     if not isinstance(model, nn.Module):
         raise InputError(f"{who} needs an nn.Module model, got {type(model).__name__}")
+
+
+def expand_over_baselines(
+    inputs: Any, baselines: Any, target: TargetType, additional_forward_args: Any, name: str,
+) -> Tuple[CallRecord, CallRecord, int, int]:
+    """DeepLiftShap's N*M-row call (Captum's order: each example repeated M times in a row, the
+    M baseline rows tiled N times). ``baselines``: (M >= 2, ...) per input, or a callable.
+    Returns (the user's call, the expanded call, N, M); average the expanded results with
+    :func:`mean_over_baselines`."""
+    bl = baseline_distribution(baselines, inputs, name, need_rows=2)
+    bl_t = bl if isinstance(bl, tuple) else (bl,)
+    call = normalize_call(inputs, target=target, additional_forward_args=additional_forward_args)
+    n, m = call.n, bl_t[0].shape[0]
+    exp = normalize_call(
+        tuple(x.detach().repeat_interleave(m, dim=0) for x in call.inputs),
+        baselines=tuple(b.repeat((n,) + (1,) * (b.dim() - 1)) for b in bl_t),
+        target=expand_target(target, m, interleave=True),
+        additional_forward_args=expand_additional_args(call.additional_args, m, interleave=True),
+    )
+    return call, exp, n, m
+
+
+def mean_over_baselines(attrs: Tuple[Tensor, ...], n: int, m: int) -> Tuple[Tensor, ...]:
+    """(N*M, ...) results of an :func:`expand_over_baselines` call -> (N, ...) means over M."""
+    return tuple(a.reshape((n, m) + tuple(a.shape[1:])).mean(dim=1) for a in attrs)
