@@ -145,7 +145,10 @@ def checkout(rev: str, root: str) -> str:
 def start(rev_dir: str, args: argparse.Namespace) -> subprocess.Popen:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", rev_dir, "--families", args.families,
            "--warm", str(args.warm)] + (["--small"] if args.small else [])
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=rev_dir)
+    # no chunk-size choice read from the user's on-disk cache (another day's load): each worker
+    # searches afresh, as a revision without the cache does (same policy as benches/timing.py)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=rev_dir,
+               FASTXAI_CALIBRATION_CACHE="0")
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=rev_dir)
 
 

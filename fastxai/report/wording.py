@@ -4,8 +4,8 @@ Three strengths, decided only by the CI and the FDR-adjusted q-value:
 * ``clear``: the CI excludes zero and q < alpha -> "X is 0.12 lower for ...";
 * ``uncorrected``: the CI excludes zero but q >= alpha -> "... but this does not survive false
   discovery rate control across the report's N comparisons";
-* ``unclear``: the CI includes zero (or cannot be computed) -> "no clear difference ... the
-  interval includes zero".
+* ``unclear``: the CI includes zero -> "no clear difference ... the interval includes zero"; when
+  it cannot be computed (a group without values) the sentence says "not measurable" and the count.
 """
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ def strength(c: Comparison, alpha: float = 0.05) -> str:
 
 def qualifier(c: Comparison, n_tests: int, alpha: float = 0.05) -> str:
     """The CI and how sure the statement is, for inside a parenthesis."""
+    if not (math.isfinite(c.estimate) and math.isfinite(c.ci_low) and math.isfinite(c.ci_high)):
+        return f"not measurable: too few samples with a value, n = {c.n} in the group"
     s = strength(c, alpha)
     if s == "clear":
         return f"{ci_text(c)}; q = {num(c.q, 3)} after FDR control over {n_tests} comparisons"
@@ -76,6 +78,9 @@ def qualifier(c: Comparison, n_tests: int, alpha: float = 0.05) -> str:
 
 def gap_sentence(what: str, c: Comparison, this: str, other: str, n_tests: int, alpha: float = 0.05) -> str:
     """'{What} is 0.12 lower for {this} than for {other} (0.70 vs 0.82; difference −0.12, 95 % CI ...)'."""
+    if not math.isfinite(c.estimate):
+        return (f"{what[0].upper() + what[1:]} cannot be compared between {this} and {other}: {num(c.a)} vs "
+                f"{num(c.b)} ({qualifier(c, n_tests, alpha)}).")
     if strength(c, alpha) == "unclear":
         return (f"No clear difference in {what} between {this} and {other}: {num(c.a)} vs {num(c.b)} "
                 f"(difference {num(c.estimate)}, {qualifier(c, n_tests, alpha)}).")

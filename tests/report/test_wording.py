@@ -33,3 +33,13 @@ def test_versus_respects_direction():
 
 def test_num():
     assert W.num(-0.004) == "0.00" and W.num(float("nan")) == "n/a" and W.num(-1.5) == "\u22121.50"
+
+
+def test_unmeasurable_gap_says_so_with_the_count():
+    nan = float("nan")
+    c = Comparison("k", nan, nan, nan, p=nan, n=0, q=nan, a=nan, b=0.13)
+    s = W.gap_sentence("share of attribution on the image border", c, "sex = F", "sex = M", 20)
+    assert s.startswith("Share of attribution on the image border cannot be compared between sex = F and sex = M")
+    assert "not measurable" in s and "n = 0" in s and "includes zero" not in s and "No clear difference" not in s
+    v = W.versus_sentence("RISE", "baseline:centre", "pointing_game", c, 5)
+    assert "not measurable" in v and "includes zero" not in v
