@@ -4,9 +4,9 @@ files do not import each other except to subclass a Captum parent, Captum's argu
 formatted in one place, and the perturbation / sampling benches use the public API only.
 
 Converted: the Captum edge, the engine (the gradient loop included), and every family of
-``attr/`` (perturbation, sampling, gradient, cam, layer, neuron, attention). The evaluator
-modules still being split are listed in ``PENDING_*`` below and checked once they are
-converted: whoever converts a package removes its entries."""
+``attr/`` (perturbation, sampling, gradient, cam, layer, neuron, attention), and the
+evaluator. ``PENDING_*`` below is empty and stays so: a module or function may be exempted
+only by name, in review, with the reason beside it."""
 import ast
 import pathlib
 
