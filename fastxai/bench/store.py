@@ -63,9 +63,22 @@ class Store:
     def __init__(self, path: str, timeout: float = 60.0) -> None:
         self.path = path
         self.con = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.executescript(SCHEMA)
+        # Ranks open the same new store at once. Switching a database to WAL needs an exclusive
+        # lock and SQLite reports "database is locked" at once, without its busy handler, when
+        # another connection is creating or converting it: retry until ``timeout``.
+        deadline, wait = time.monotonic() + timeout, 0.005
+        while True:
+            try:
+                self.con.execute("PRAGMA journal_mode=WAL")
+                self.con.execute("PRAGMA synchronous=NORMAL")
+                self.con.executescript(SCHEMA)
+                break
+            except sqlite3.OperationalError as e:
+                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                    self.con.close()
+                    raise
+                time.sleep(wait)
+                wait = min(wait * 2, 0.2)
 
     def close(self) -> None:
         """Close the connection."""

@@ -119,3 +119,34 @@ def test_maps_parquet_parts_roundtrip_and_compaction(tmp_path):
     assert torch.equal(maps_store.SavedMaps(run, "k2").get(0, torch.tensor([1, 0]))["maps"], m0[[1, 0]])
     with pytest.raises(FileNotFoundError):
         maps_store.read_maps(run, "other", ["a"])
+
+
+def _open_at_once(path, barrier, results):
+    barrier.wait()
+    try:
+        Store(path).close()
+        results.put("ok")
+    except Exception as e:  # reported to the parent, which asserts on it
+        results.put(repr(e))
+
+
+def test_ranks_opening_a_new_store_at_once_all_succeed(tmp_path):
+    """torchrun's ranks open the same new store.sqlite at the same moment: the switch to WAL
+    raised 'database is locked' without SQLite's busy handler (10 of 40 rounds of 4 processes
+    failed before the retry); real processes, a barrier to line them up."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    failures = []
+    for i in range(20):
+        path = str(tmp_path / f"s{i}" / "store.sqlite")
+        os.makedirs(os.path.dirname(path))
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join()
+        failures += [o for o in outcomes if o != "ok"]
+    assert failures == []
