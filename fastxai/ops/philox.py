@@ -89,3 +89,35 @@ def philox_uniform(
 
         philox_uniform_fill(out, seed, offset, c1, c2, c3)
     return out
+
+
+_GRID_ROW_FILL_MIN = 64  # elements per row below which one broadcast reference call is cheaper
+
+
+def philox_uniform_grid(
+    seed: int, n_elements: int, n_examples: int, n_samples: int, stream: int, sample0: int = 0,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """(n_examples, n_samples, n_elements) float32 uniforms ``U(seed; element, sample0 + s,
+    example, stream)`` — the per-element draws of the gradient family's seeded noise.
+
+    The reference is :func:`reference_philox_uniform` broadcast over the grid. On CPU with the
+    compiled module, rows of at least ``_GRID_ROW_FILL_MIN`` elements are filled in place, one
+    C++ ``philox_uniform_fill`` per (example, sample), the same bits (tests/ops/test_philox.py);
+    for image-sized rows the broadcast int64 reference is memory-bound and about 10x slower per
+    call of seeded GradientShap. Elsewhere (CUDA: one broadcast kernel chain) the reference runs.
+    """
+    device = torch.device(device)
+    shape = (n_examples, n_samples, n_elements)
+    if (n_elements >= _GRID_ROW_FILL_MIN and n_examples * n_samples
+            and backends.select("philox_uniform", device) == "cpp"):
+        out = torch.empty(shape, dtype=torch.float32, device=device)
+        fill = _ext.cpp().philox_uniform_fill
+        for e in range(n_examples):
+            for s in range(n_samples):
+                fill(out[e, s].data_ptr(), n_elements, seed, 0, sample0 + s, e, stream)
+        return out
+    el = torch.arange(n_elements, device=device).reshape(1, 1, -1)
+    ss = torch.arange(sample0, sample0 + n_samples, device=device).reshape(1, -1, 1)
+    ex = torch.arange(n_examples, device=device).reshape(-1, 1, 1)
+    return reference_philox_uniform(seed, el, ss, ex, stream).reshape(shape)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from fastxai import _ext, use_backend
-from fastxai.ops.philox import philox_uniform, reference_philox_uniform
+from fastxai import _ext, backends, use_backend
+from fastxai.ops.philox import _GRID_ROW_FILL_MIN, philox_uniform, philox_uniform_grid, reference_philox_uniform
 from tests.triton_interp import run_interpreted
 
 
@@ -51,3 +51,30 @@ def test_triton_interpreter_matches_tl_rand_and_reference() -> None:
         """
     )
     assert "OK" in out
+
+
+def _reference_grid(seed, f, n, s, stream, sample0):
+    el = torch.arange(f).reshape(1, 1, -1)
+    ss = torch.arange(sample0, sample0 + s).reshape(1, -1, 1)
+    e = torch.arange(n).reshape(-1, 1, 1)
+    return reference_philox_uniform(seed, el, ss, e, stream)
+
+
+@pytest.mark.skipif(not _ext.HAS_CPP, reason="compiled module not built")
+@pytest.mark.parametrize("f", [_GRID_ROW_FILL_MIN, 3 * 17 * 5])
+@pytest.mark.parametrize("seed", [0, 2**40 + 7])
+def test_grid_row_fill_equals_the_reference(f: int, seed: int) -> None:
+    with use_backend("cpp"):
+        got = philox_uniform_grid(seed, f, 3, 4, stream=17, sample0=5)
+    assert backends.last_backend.get("philox_uniform") == "cpp"
+    assert got.shape == (3, 4, f) and got.dtype == torch.float32
+    assert torch.equal(got, _reference_grid(seed, f, 3, 4, 17, 5))
+
+
+def test_grid_small_rows_and_the_torch_backend_use_the_reference() -> None:
+    with use_backend("torch"):
+        got = philox_uniform_grid(3, 200, 2, 3, stream=16)
+    assert torch.equal(got, _reference_grid(3, 200, 2, 3, 16, 0))
+    got = philox_uniform_grid(3, _GRID_ROW_FILL_MIN - 1, 2, 3, stream=16)
+    assert torch.equal(got, _reference_grid(3, _GRID_ROW_FILL_MIN - 1, 2, 3, 16, 0))
+    assert philox_uniform_grid(3, 100, 0, 3, 16).shape == (0, 3, 100)
